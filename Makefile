@@ -1,0 +1,43 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# Preload mimalloc when it is installed (docs/performance.md); otherwise glibc malloc.
+MIMALLOC := $(firstword $(wildcard /usr/lib/*-linux-gnu/libmimalloc.so.* /usr/lib/libmimalloc.so*))
+
+.PHONY: help install run test lint typecheck bench clean
+
+help:
+	@echo "make run    - create .venv, install imaged, start the server (ARGS='--port 3000 ...')"
+	@echo "make test   - create .venv with test extras, run lint, type checks and the whole test suite"
+	@echo "make install- just create .venv with imaged and its test extras"
+	@echo "make bench  - run the load benchmark (bench/README.md)"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	LD_PRELOAD="$(MIMALLOC)" $(BIN)/imaged $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: $(STAMP) lint typecheck
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,5 @@
+"""imaged: an HTTP server for image processing on libvips."""
+
+__version__ = "0.2.3"
+
+__all__ = ["__version__"]

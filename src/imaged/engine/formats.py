@@ -1,0 +1,169 @@
+"""Format ids, MIME types, magic-byte detection and decoder/encoder discovery (formats.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyvips
+
+from imaged.engine import vips
+from imaged.errors import ImageError
+
+FORMATS = ("avif", "gif", "heic", "jpeg", "jxl", "pdf", "png", "raw", "svg", "tiff", "webp")
+VALID_FORMATS_TEXT = ", ".join(FORMATS)
+ALIASES = {"jpg": "jpeg", "tif": "tiff"}
+
+MIME_TYPES = {
+    "avif": "image/avif",
+    "gif": "image/gif",
+    "heic": "image/heic",
+    "jpeg": "image/jpeg",
+    "jxl": "image/jxl",
+    "pdf": "application/pdf",
+    "png": "image/png",
+    "raw": "application/octet-stream",
+    "svg": "image/svg+xml",
+    "tiff": "image/tiff",
+    "webp": "image/webp",
+}
+
+_AVIF_BRANDS = {b"avif", b"avis"}
+_HEIC_BRANDS = {b"heic", b"heix", b"hevc", b"heim", b"heis", b"hevx", b"hevm", b"hevs"}
+
+
+def normalise_format(token: str) -> str:
+    """Lowercase and resolve the `jpg`/`tif` aliases; the result may still be invalid."""
+    lowered = token.lower()
+    return ALIASES.get(lowered, lowered)
+
+
+def _heif_brand(data: bytes) -> str | None:
+    major = data[8:12]
+    if major == b"avif":
+        return "avif"
+    if major in (b"heic", b"heix", b"hevc"):
+        return "heic"
+    # Improvement over the original: consult the compatible brands (e.g. major `mif1`).
+    box_size = int.from_bytes(data[0:4], "big")
+    end = min(len(data), box_size if box_size >= 16 else 16, 4096)
+    compatible = {data[i : i + 4] for i in range(16, end - 3, 4)} | {major}
+    if compatible & _AVIF_BRANDS:
+        return "avif"
+    if compatible & _HEIC_BRANDS:
+        return "heic"
+    return None
+
+
+def _is_svg(data: bytes) -> bool:
+    head = data[:4096]
+    if b"\x00" in head:
+        return False
+    text = head.decode("utf-8", errors="replace")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lowered = text.lower()
+    start = lowered.find("<svg")
+    if start < 0 or start > 1024:
+        return False
+    html = lowered.find("<html")
+    return not (0 <= html < start)
+
+
+def detect(data: bytes) -> str | None:
+    """The format id of `data` by magic bytes, or None if unknown."""
+    if len(data) < 12:
+        return None
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data.startswith(b"GIF8"):
+        return "gif"
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return "webp"
+    if data.startswith((b"II*\x00", b"MM\x00*")):
+        return "tiff"
+    if data.startswith((b"\xff\x0a", b"\x00\x00\x00\x0cJXL ")):
+        return "jxl"
+    if data[4:8] == b"ftyp":
+        brand = _heif_brand(data)
+        if brand is not None:
+            return brand
+    if data.startswith(b"%PDF-"):
+        return "pdf"
+    if _is_svg(data):
+        return "svg"
+    return None
+
+
+@dataclass(frozen=True)
+class Codecs:
+    """What the linked libvips can decode and encode, alphabetical (healthz, startup log)."""
+
+    decoders: tuple[str, ...]
+    encoders: tuple[str, ...]
+
+    def check_decoder(self, data: bytes) -> str:
+        fmt = detect(data)
+        if fmt is None:
+            raise ImageError("unknown image type")
+        if fmt not in self.decoders:
+            raise ImageError(f"decoding type {fmt} is not supported")
+        return fmt
+
+    def check_encoder(self, fmt: str) -> None:
+        if fmt not in self.encoders:
+            raise ImageError(f"encoding type {fmt} is not supported")
+
+
+# The libvips loader used for each input format; we call it by name rather than letting
+# libvips sniff the bytes, so detection really gates which loader runs.
+LOADERS = {
+    "avif": "heifload_buffer",
+    "heic": "heifload_buffer",
+    "gif": "gifload_buffer",
+    "jpeg": "jpegload_buffer",
+    "jxl": "jxlload_buffer",
+    "pdf": "pdfload_buffer",
+    "png": "pngload_buffer",
+    "svg": "svgload_buffer",
+    "tiff": "tiffload_buffer",
+    "webp": "webpload_buffer",
+}
+
+
+def _round_trips(fmt: str) -> tuple[bool, bool]:
+    """(can encode, can decode) by really encoding and decoding a 16×16 image."""
+    image = (pyvips.Image.black(16, 16) + 128).cast("uchar").bandjoin([64, 32])
+    try:
+        if fmt in ("avif", "heic"):
+            data = image.heifsave_buffer(compression="av1" if fmt == "avif" else "hevc")
+        else:
+            data = image.write_to_buffer(f".{fmt}")
+    except pyvips.Error:
+        return False, False
+    try:
+        loaded = pyvips.Operation.call(LOADERS[fmt], data)
+        loaded.avg()
+        return True, detect(data) == fmt
+    except (pyvips.Error, KeyError):
+        return True, False
+
+
+def discover() -> Codecs:
+    """Probe the linked libvips once at startup (formats.md, with the codec probe IMPROVE)."""
+    decoders: set[str] = set()
+    encoders: set[str] = {"raw"}
+    for fmt in ("avif", "gif", "heic", "jpeg", "jxl", "png", "tiff", "webp"):
+        loader, saver = LOADERS[fmt], LOADERS[fmt].replace("load", "save")
+        if not (vips.operation_available(loader) or vips.operation_available(saver)):
+            continue
+        can_encode, can_decode = _round_trips(fmt)
+        if can_encode:
+            encoders.add(fmt)
+        if can_decode and vips.operation_available(loader):
+            decoders.add(fmt)
+    for fmt in ("svg", "pdf"):
+        if vips.operation_available(LOADERS[fmt]):
+            decoders.add(fmt)
+    return Codecs(tuple(sorted(decoders)), tuple(sorted(encoders)))

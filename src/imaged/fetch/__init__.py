@@ -1,0 +1,1 @@
+"""The outbound fetch client and its SSRF guard (fetch-and-security.md)."""

@@ -1,0 +1,1 @@
+"""Request parameters → validated, immutable engine options plus ordered warnings."""

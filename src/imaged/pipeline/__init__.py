@@ -1,0 +1,1 @@
+"""PUT /pipeline: one source image → many outputs written to a storage back-end."""

@@ -1,0 +1,1 @@
+"""Storage back-ends for pipeline outputs (one module per back-end)."""

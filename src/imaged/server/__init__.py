@@ -1,0 +1,1 @@
+"""The HTTP layer: routes, request parsing, the error model, listening. No pyvips here."""

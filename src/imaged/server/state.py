@@ -1,0 +1,32 @@
+"""What every handler needs, built once at startup and stored on the application."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from imaged.engine.core import Engine
+from imaged.log import Logger
+from imaged.settings import Settings
+
+if TYPE_CHECKING:
+    from imaged.fetch.client import Fetcher
+    from imaged.pipeline.executor import PipelineRunner
+
+
+@dataclass
+class State:
+    settings: Settings
+    engine: Engine
+    logger: Logger
+    fetcher: Fetcher | None = None
+    pipeline: PipelineRunner | None = None
+
+
+STATE = web.AppKey("state", State)
+
+
+def get_state(request: web.Request) -> State:
+    return request.app[STATE]
