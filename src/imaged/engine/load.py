@@ -1,0 +1,90 @@
+"""Decoding from memory with the load options and input limits of formats.md.
+
+Every decode in imaged goes through `load`, so the pixel, channel and SVG-size limits are
+checked on the header (before any pixel is decoded) in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyvips
+
+from imaged.engine.formats import LOADERS
+from imaged.engine.options import Limits
+from imaged.errors import ImageError
+
+MAX_BANDS = 5
+SVG_MAX_SIDE = 32767
+_MULTI_PAGE = {"gif", "webp", "tiff", "pdf"}
+
+
+def vips_message(exc: pyvips.Error) -> str:
+    """A short, single-line libvips error text (no tracebacks, no repeated lines)."""
+    lines: list[str] = []
+    for raw in f"{exc.message}\n{exc.detail or ''}".splitlines():
+        line = raw.strip()
+        if line and line not in lines and not line.startswith("unable to call"):
+            lines.append(line)
+    return "; ".join(lines)[:500] or "processing failed"
+
+
+def image_error(exc: pyvips.Error) -> ImageError:
+    return ImageError(vips_message(exc))
+
+
+def load(
+    data: bytes,
+    fmt: str,
+    limits: Limits,
+    *,
+    access: str = "sequential",
+    fail: bool = True,
+    **options: Any,
+) -> pyvips.Image:
+    """First page/frame of `data` (detected as `fmt`), lazily: only the header is read here.
+
+    `options` are loader options such as `shrink` (JPEG) or `scale` (WebP/SVG/PDF) for a
+    shrink-on-load reload; the limits are checked by the caller's first, full-size load.
+    """
+    kwargs: dict[str, Any] = {"access": access}
+    if fail:
+        kwargs["fail_on"] = "warning"
+    if fmt in _MULTI_PAGE:
+        kwargs.update(page=0, n=1)
+    if fmt in ("svg", "pdf") and "scale" not in options:
+        kwargs["dpi"] = 72
+    kwargs.update(options)
+    try:
+        return pyvips.Operation.call(LOADERS[fmt], data, **kwargs)
+    except pyvips.Error as exc:
+        raise image_error(exc) from exc
+
+
+def check_limits(image: pyvips.Image, fmt: str, limits: Limits) -> None:
+    """Pixel limit, then band limit, then the SVG render-size cap (formats.md)."""
+    if image.width * image.height > limits.pixel_limit:
+        raise ImageError("Input image exceeds pixel limit")
+    if image.bands > MAX_BANDS:
+        raise ImageError("Input image exceeds channel limit")
+    if fmt == "svg" and (image.width > SVG_MAX_SIDE or image.height > SVG_MAX_SIDE):
+        raise ImageError(f"Input SVG image exceeds {SVG_MAX_SIDE}x{SVG_MAX_SIDE} pixel limit")
+
+
+def load_checked(
+    data: bytes, fmt: str, limits: Limits, *, access: str = "sequential", fail: bool = True
+) -> pyvips.Image:
+    """`load` at full size plus the input limits: the first load of every operation."""
+    image = load(data, fmt, limits, access=access, fail=fail)
+    check_limits(image, fmt, limits)
+    return image
+
+
+def orientation(image: pyvips.Image) -> int:
+    """The EXIF orientation tag (0 when absent)."""
+    if image.get_typeof("orientation") == 0:
+        return 0
+    try:
+        return int(image.get("orientation"))
+    except (pyvips.Error, TypeError, ValueError):
+        return 0
