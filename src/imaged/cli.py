@@ -11,8 +11,16 @@ from typing import Any, NoReturn
 from imaged import __version__
 from imaged.errors import ConfigError
 from imaged.fetch.hosts import compile_allowed_hosts
-from imaged.log import fatal
-from imaged.settings import BY_NAME, REGISTRY, Settings, parse_bool
+from imaged.log import Logger, fatal
+from imaged.settings import BY_NAME, REGISTRY, Settings
+
+# The checks of config.md in their order; the extensions follow, in registry order.
+_NUMBERS = ("port", "concurrency", "body_limit", "pixel_limit", "dimension_limit")
+_EXTENSIONS = tuple(s.name for s in REGISTRY if s.extension and s.kind == "int")
+_OPTIONAL_TEXT = ("host", "unix", "output_dir")
+_PIPELINE_CREDENTIALS = (
+    "Pipeline endpoint requires AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables"
+)
 
 
 class UsageError(Exception):
@@ -30,46 +38,54 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="imaged",
         description="HTTP image processing server on libvips.",
-        epilog="Precedence: flag > environment variable > default.",
+        epilog="Precedence: flag > environment variable > default. "
+        "Boolean flags take an optional value: false/0 turn them off, anything else on.",
         allow_abbrev=False,
         add_help=False,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     for s in REGISTRY:
-        env = f" [env {s.env}]" if s.env else ""
-        help_text = f"{s.help} (default: {s.default_text}){env}"
+        rule = f"; {s.rule}" if s.kind in ("int", "choice") else ""
+        help_text = f"{s.help}{rule} (default: {s.default_text}) [env {s.env}]"
+        help_text = help_text.replace("`", "").replace("%", "%%")
         if s.kind == "bool":
             parser.add_argument(
-                *s.flags,
-                dest=s.name,
-                nargs="?",
-                const="true",
-                default=None,
-                metavar="bool",
+                *s.flags, dest=s.name, nargs="?", const="true", default=None, metavar="bool",
                 help=help_text,
-            )
+            )  # fmt: skip
         else:
             parser.add_argument(
-                *s.flags,
-                dest=s.name,
-                default=None,
-                metavar=s.metavar.strip("<>"),
-                help=help_text,
+                *s.flags, dest=s.name, default=None, metavar=s.metavar.strip("<>"), help=help_text
             )
     parser.add_argument("-h", "--help", action="help", help="print this help and exit")
     parser.add_argument(
-        "-V", "--version", action="version", version=__version__, help="print the version"
+        "-V", "--version", action="version", version=__version__, help="print the version (0.2.3)"
     )
     return parser
 
 
+def _bool_flags_before_options(argv: Sequence[str]) -> list[str]:
+    """A boolean flag takes the next argument as its value only if it does not start with
+    `-`; argparse would also take a negative number (`-f -1`), so make that explicit."""
+    bool_flags = {f for s in REGISTRY if s.kind == "bool" for f in s.flags}
+    args = list(argv)
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + args[i:]
+        following = args[i + 1] if i + 1 < len(args) else ""
+        if arg in bool_flags and following.startswith("-"):
+            arg = f"{arg}=true" if arg.startswith("--") else f"{arg}true"
+        out.append(arg)
+    return out
+
+
 def _raw_values(argv: Sequence[str], environ: Mapping[str, str]) -> dict[str, str | None]:
-    """Flag beats environment (present-but-empty counts as set) beats default."""
-    namespace = build_parser().parse_args(list(argv))
+    """Flag beats environment (present-but-empty counts as set) beats default (None)."""
+    namespace = build_parser().parse_args(_bool_flags_before_options(argv))
     raw: dict[str, str | None] = {}
     for s in REGISTRY:
         value = getattr(namespace, s.name)
-        if value is None and s.env is not None and s.env in environ:
+        if value is None and s.env in environ:
             value = environ[s.env]
         raw[s.name] = value
     return raw
@@ -87,61 +103,43 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
 
     def typed(name: str) -> None:
         text = raw[name]
-        if text is None:
-            return
-        setting = BY_NAME[name]
-        if setting.kind == "bool":
-            values[name] = parse_bool(text)
-        elif setting.parse is not None:
-            values[name] = setting.parse(text)
-        else:
-            values[name] = text
+        if text is not None:
+            values[name] = BY_NAME[name].parse(text)
 
-    for name in ("port", "concurrency", "body_limit", "pixel_limit", "dimension_limit"):
+    for name in _NUMBERS:  # 1-5
         typed(name)
-    compile_allowed_hosts(raw["allowed_hosts"])
-    if raw["allowed_hosts"]:
+    if raw["allowed_hosts"]:  # 6; empty = no allow-list
+        compile_allowed_hosts(raw["allowed_hosts"])
         values["allowed_hosts"] = raw["allowed_hosts"]
-    for name in ("log_format", "log_level"):
-        typed(name)
+    typed("log_format")  # 7
+    typed("log_level")  # 8
 
     cert, key, ca = raw["tls_cert"] or None, raw["tls_key"] or None, raw["mtls_ca"] or None
-    if (cert is None) != (key is None):
+    if (cert is None) != (key is None):  # 9
         raise ConfigError("Both --tls-cert and --tls-key must be provided for TLS")
     if cert is not None and key is not None:
         _check_file(cert, "TLS certificate file not found")
         _check_file(key, "TLS key file not found")
-    if ca is not None:
+    if ca is not None:  # 10
         _check_file(ca, "mTLS CA certificate file not found")
         if cert is None:
             raise ConfigError("--mtls-ca requires TLS to be enabled (--tls-cert and --tls-key)")
     values.update(tls_cert=cert, tls_key=key, mtls_ca=ca)
 
-    typed("max_pipeline_tasks")
-    for name in (
-        "host",
-        "unix",
-        "output_dir",
-        "enable_fetch",
-        "disable_ssrf_protection",
-        "enable_pipeline",
-        "queue_limit",
-        "operation_timeout",
-    ):
+    typed("max_pipeline_tasks")  # 11
+    for name in ("enable_fetch", "disable_ssrf_protection", "enable_pipeline"):
         typed(name)
-    for name in ("host", "unix", "output_dir"):
-        if not values.get(name):
-            values.pop(name, None)
+    for name in _OPTIONAL_TEXT:
+        if raw[name]:
+            values[name] = raw[name]
+    has_credentials = bool(
+        environ.get("AWS_ACCESS_KEY_ID") and environ.get("AWS_SECRET_ACCESS_KEY")
+    )
+    if values.get("enable_pipeline") and not values.get("output_dir") and not has_credentials:
+        raise ConfigError(_PIPELINE_CREDENTIALS)  # 12
 
-    if (
-        values.get("enable_pipeline")
-        and not values.get("output_dir")
-        and not (environ.get("AWS_ACCESS_KEY_ID") and environ.get("AWS_SECRET_ACCESS_KEY"))
-    ):
-        raise ConfigError(
-            "Pipeline endpoint requires AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-            "environment variables"
-        )
+    for name in _EXTENSIONS:  # 13: settings the original did not have
+        typed(name)
     return Settings(**values)
 
 
@@ -155,6 +153,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         fatal(exc.message, **exc.fields)
         return 1
+    from imaged.server.sockets import StartupError, preflight
+
+    try:
+        preflight(settings)  # before the heavy imports of the server
+    except StartupError as exc:
+        Logger(settings.log_format, settings.log_level).log("fatal", exc.message, **exc.fields)
+        return 1
+    except OSError:
+        pass  # reported with context when the server binds
     from imaged.server.listen import serve
 
     return serve(settings)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
+import threading
 import time
 import traceback
 from typing import Any, TextIO
+
+from imaged.jsonfmt import js_number
 
 LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40, "fatal": 50}
 
@@ -16,58 +20,69 @@ def _text_value(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float):
+    if isinstance(value, int):
         return str(value)
+    if isinstance(value, float):
+        return js_number(value)
     if isinstance(value, BaseException):
         value = f"{type(value).__name__}: {value}"
     if isinstance(value, list | tuple | dict):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
     text = str(value)
+    # One event per line: a line break inside a value must not start a new "event".
+    text = text.replace("\r", "\\r").replace("\n", "\\n")
     if any(c in text for c in ' ="'):
         return '"' + text.replace('"', '\\"') + '"'
     return text
 
 
+def error_fields(exc: BaseException) -> dict[str, str]:
+    """The JSON form of an `err` field: type, message and stack."""
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "stack": "".join(traceback.format_exception(exc)),
+    }
+
+
 def _json_value(value: Any) -> Any:
-    if isinstance(value, BaseException):
-        return {
-            "type": type(value).__name__,
-            "message": str(value),
-            "stack": "".join(traceback.format_exception(value)),
-        }
-    return value
+    return error_fields(value) if isinstance(value, BaseException) else value
 
 
 class Logger:
-    """Writes one line per event; events below `level` are dropped."""
+    """Writes one line per event; events below `level` are dropped. Thread-safe."""
 
     def __init__(self, fmt: str = "text", level: str = "info", stream: TextIO | None = None):
         self.fmt = fmt
         self.threshold = LEVELS[level]
         self.stream = stream or sys.stdout
+        self._lock = threading.Lock()
 
     def enabled(self, level: str) -> bool:
         return LEVELS[level] >= self.threshold
 
-    def log(self, level: str, message: str, **fields: Any) -> None:
-        if not self.enabled(level):
-            return
+    def format(self, level: str, message: str, fields: dict[str, Any]) -> str:
         if self.fmt == "json":
             record: dict[str, Any] = {"level": level, "time": int(time.time() * 1000)}
             record.update({k: _json_value(v) for k, v in fields.items() if k != "msg"})
             record["msg"] = message
-            line = json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str)
-        else:
-            parts = [time.strftime("%Y/%m/%d %H:%M:%S"), level.upper()]
-            if message:
-                parts.append(message)
-            parts += [f"{k}={_text_value(v)}" for k, v in fields.items() if k != "msg"]
-            line = " ".join(parts)
-        try:
-            self.stream.write(line + "\n")
-            self.stream.flush()
-        except (OSError, ValueError):
-            pass
+            return json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str)
+        parts = [time.strftime("%Y/%m/%d %H:%M:%S"), level.upper()]
+        if message:
+            parts.append(message)
+        parts += [f"{k}={_text_value(v)}" for k, v in fields.items() if k != "msg"]
+        return " ".join(parts)
+
+    def log(self, level: str, message: str, **fields: Any) -> None:
+        if not self.enabled(level):
+            return
+        line = self.format(level, message, fields)
+        with self._lock:
+            try:
+                self.stream.write(line + "\n")
+                self.stream.flush()
+            except (OSError, ValueError):
+                pass
 
     def debug(self, message: str, **fields: Any) -> None:
         self.log("debug", message, **fields)
@@ -85,3 +100,40 @@ class Logger:
 def fatal(message: str, **fields: Any) -> None:
     """Configuration errors: always text format, written before the real logger exists."""
     Logger("text", "info").log("fatal", message, **fields)
+
+
+class _Bridge(logging.Handler):
+    """Sends Python `logging` records (aiohttp, asyncio, botocore…) to our logger, so
+    that everything the process logs is one format on stdout."""
+
+    def __init__(self, logger: Logger) -> None:
+        super().__init__(logging.WARNING)
+        self.target = logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = "error" if record.levelno >= logging.ERROR else "warn"
+        fields: dict[str, Any] = {"logger": record.name}
+        if record.exc_info and record.exc_info[1] is not None:
+            fields["err"] = record.exc_info[1]
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed third-party log call must not break logging
+            message = str(record.msg)
+        self.target.log(level, message, **fields)
+
+
+# libvips reports every oddity of a broken upload as a warning (through the `pyvips`
+# logger): that is per-request noise about client input, not an event of the server.
+QUIET_LOGGERS = {"pyvips": logging.CRITICAL}
+
+
+def bridge_stdlib_logging(logger: Logger) -> None:
+    """Route warnings and errors of the standard `logging` module to `logger`."""
+    for name, level in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, _Bridge):
+            root.removeHandler(handler)
+    root.addHandler(_Bridge(logger))
+    root.setLevel(logging.WARNING)

@@ -7,12 +7,12 @@ runs in a worker thread while holding one permit of the global limiter.
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from imaged.engine import formats, vips
+from imaged.engine.deadline import OperationGuard
 from imaged.engine.limiter import Limiter
 from imaged.engine.options import (
     Limits,
@@ -21,6 +21,7 @@ from imaged.engine.options import (
     TransformOptions,
     TransformResult,
 )
+from imaged.errors import ImageError
 
 T = TypeVar("T")
 
@@ -32,18 +33,40 @@ class Engine:
         concurrency: int,
         queue_limit: int,
         codecs: formats.Codecs | None = None,
+        operation_timeout: float = 60.0,
     ) -> None:
         vips.configure()
         self.limits = limits
+        self.operation_timeout = operation_timeout
         self.codecs = codecs or formats.discover()
         self.limiter = Limiter(concurrency, queue_limit)
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="vips")
 
     async def run(self, fn: Callable[..., T], *args: object, bounded: bool = True) -> T:
-        """Run blocking `fn(*args)` in a worker thread under one permit."""
+        """Run blocking `fn(*args)` in a worker thread under one permit, within the
+        operation time limit (libvips is killed when it is exceeded)."""
+        guard = OperationGuard()
+
+        def work() -> T:
+            with guard.active():
+                return fn(*args)
+
         async with self.limiter.permit(bounded):
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._pool, functools.partial(fn, *args))
+            future = loop.run_in_executor(self._pool, work)
+            try:
+                return await asyncio.wait_for(asyncio.shield(future), self.operation_timeout)
+            except TimeoutError:
+                guard.kill()
+                # Keep the permit until the worker thread has really stopped.
+                await asyncio.gather(future, return_exceptions=True)
+                raise ImageError(
+                    f"processing time limit of {self.operation_timeout:g} s exceeded"
+                ) from None
+            except asyncio.CancelledError:
+                guard.kill()
+                await asyncio.gather(future, return_exceptions=True)
+                raise
 
     async def transform(
         self, data: bytes, options: TransformOptions, *, bounded: bool = True

@@ -10,6 +10,7 @@ from typing import Any
 
 import pyvips
 
+from imaged.engine import deadline
 from imaged.engine.formats import LOADERS
 from imaged.engine.options import Limits
 from imaged.errors import ImageError
@@ -56,8 +57,11 @@ def load(
         kwargs["dpi"] = 72
     kwargs.update(options)
     try:
-        return pyvips.Operation.call(LOADERS[fmt], data, **kwargs)
+        return deadline.track(pyvips.Operation.call(LOADERS[fmt], data, **kwargs))
     except pyvips.Error as exc:
+        if vips_message(exc) == "processing failed":
+            # Some loaders (PNG) fail on a bad header without any text; say what failed.
+            raise ImageError(f"invalid {fmt} image header") from exc
         raise image_error(exc) from exc
 
 

@@ -1,23 +1,175 @@
-"""load → orient → colour → resize/crop/embed → effects → encode (transform.md).
+"""One transform, in the processing order of transform.md: load (limits on the full-size
+first load) → plan → shrink-on-load → colour → greyscale part 1 → premultiply → resize →
+orientation → crop/embed → blur → unpremultiply → greyscale part 2 → 8-bit sRGB → encode.
 
-Placeholder until the transform issue lands: a plain thumbnail + save so the HTTP layer
-can be exercised end to end.
+Runs in a worker thread under one permit. Everything stays one lazy, sequential libvips
+pipeline; pixels are only materialised (at output size) where an operation needs random
+access: a rotation/vertical flip, and smart cropping.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pyvips
 
-from imaged.engine.options import Limits, TransformOptions, TransformResult
-from imaged.errors import ImageError
+from imaged.engine import deadline, geometry
+from imaged.engine.colour import import_to_srgb, to_srgb8
+from imaged.engine.encode import encode
+from imaged.engine.load import image_error, load, load_checked, orientation
+from imaged.engine.options import BOX_BLUR, Limits, TransformOptions, TransformResult
+from imaged.engine.orient import apply_orientation, drop_orientation
+
+# Orientations whose geometric fix reads the image out of order (rotations, vertical flip).
+_RANDOM_ACCESS_ORIENTATIONS = frozenset({3, 4, 5, 6, 7, 8})
+# Orientations that turn the image by 90°/270°, so the requested size is swapped.
+_TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})
+_SIXTEEN_BIT = frozenset({"rgb16", "grey16"})
+GREY_GAMMA = 2.2
 
 
 def transform(
     data: bytes, input_format: str, options: TransformOptions, limits: Limits
 ) -> TransformResult:
+    """Decode `data` (detected as `input_format`), transform and encode it."""
     try:
-        image = pyvips.Image.new_from_buffer(data, "", access="sequential")
-        out = image.write_to_buffer(f".{options.format}")
+        image = _pipeline(data, input_format, options, limits)
+        encoded = encode(image, options)
     except pyvips.Error as exc:
-        raise ImageError(str(exc).strip().splitlines()[-1]) from exc
-    return TransformResult(out, options.format, image.width, image.height)
+        raise image_error(exc) from exc
+    return TransformResult(encoded, options.format, image.width, image.height)
+
+
+@dataclass
+class _State:
+    """What the later steps need to know about the earlier ones."""
+
+    in_memory: bool = False
+    premultiplied: bool = False
+
+
+def _pipeline(data: bytes, fmt: str, options: TransformOptions, limits: Limits) -> pyvips.Image:
+    image = load_checked(data, fmt, limits)
+    orient = orientation(image)
+    if orient in _TRANSPOSING_ORIENTATIONS:
+        target_width, target_height = options.height, options.width
+    else:
+        target_width, target_height = options.width, options.height
+    hs = vs = 1.0
+    if options.width is not None or options.height is not None:
+        hs, vs = geometry.resolve_shrink(
+            image.width, image.height, target_width, target_height, options.fit
+        )
+        if not options.greyscale:
+            reloaded = _shrink_on_load(data, fmt, limits, min(hs, vs))
+            if reloaded is not None:
+                image = reloaded
+                hs, vs = geometry.resolve_shrink(
+                    image.width, image.height, target_width, target_height, options.fit
+                )
+    image = drop_orientation(image)
+    image = import_to_srgb(image)
+    if options.greyscale:
+        image = _gamma(image, 1 / GREY_GAMMA).colourspace("b-w")
+
+    state = _State()
+    resize = hs != 1 or vs != 1
+    band_format = image.format
+    if image.hasalpha() and (resize or options.blur is not None):
+        image = image.premultiply().cast(band_format)
+        state.premultiplied = True
+    if resize:
+        image = deadline.track(image.resize(1 / hs, vscale=1 / vs, kernel=options.kernel))
+    if orient in _RANDOM_ACCESS_ORIENTATIONS:
+        image = _materialise(image, state)
+    image = apply_orientation(image, orient)
+    image = _crop_or_embed(image, options, state)
+    image = deadline.track(_blur(image, options))
+    if state.premultiplied:
+        image = image.unpremultiply()
+    if image.format != band_format:
+        image = image.cast(band_format)
+    if options.greyscale:
+        image = _gamma(image, GREY_GAMMA)
+    # Tracked stages can be killed by the operation time limit even when their inputs
+    # are already cached (e.g. a huge blur over a small, fully decoded image).
+    return deadline.track(to_srgb8(image))
+
+
+def _shrink_on_load(data: bytes, fmt: str, limits: Limits, shrink: float) -> pyvips.Image | None:
+    """The decoder-side reduction of transform.md "Shrink-on-load" (None: not applicable)."""
+    if fmt == "jpeg":
+        factor = geometry.jpeg_shrink(shrink)
+        return load(data, fmt, limits, shrink=factor) if factor > 1 else None
+    if fmt in ("webp", "svg", "pdf") and shrink > 1:
+        return load(data, fmt, limits, scale=1 / shrink)
+    return None
+
+
+def _materialise(image: pyvips.Image, state: _State) -> pyvips.Image:
+    """Render into memory (at the current, usually reduced, size) for random access."""
+    if state.in_memory:
+        return image
+    state.in_memory = True
+    return deadline.track(image.copy_memory())
+
+
+def _gamma(image: pyvips.Image, exponent: float) -> pyvips.Image:
+    """libvips `gamma` on the colour bands only; alpha is left alone."""
+    if not image.hasalpha():
+        return image.gamma(exponent=exponent)
+    colour = image.extract_band(0, n=image.bands - 1)
+    alpha = image.extract_band(image.bands - 1)
+    return colour.gamma(exponent=exponent).bandjoin(alpha)
+
+
+def _opaque_black(image: pyvips.Image) -> list[float]:
+    if not image.hasalpha():
+        return [0.0] * image.bands
+    opaque = 65535.0 if image.interpretation in _SIXTEEN_BIT else 255.0
+    return [0.0] * (image.bands - 1) + [opaque]
+
+
+def _crop_or_embed(image: pyvips.Image, options: TransformOptions, state: _State) -> pyvips.Image:
+    width, height = image.width, image.height
+    target_width = options.width or width
+    target_height = options.height or height
+    if (target_width, target_height) == (width, height):
+        return image
+    gravity = geometry.gravity(options.position)
+    if options.fit == "cover":
+        crop_width, crop_height = geometry.cover_size(width, height, target_width, target_height)
+        if (crop_width, crop_height) == (width, height):
+            return image
+        if gravity in geometry.SMART_CROPS:
+            image = _materialise(image, state)
+            return image.smartcrop(
+                crop_width, crop_height, interesting=gravity, premultiplied=state.premultiplied
+            )
+        left, top = geometry.crop_offsets(gravity, width, height, crop_width, crop_height)
+        return image.extract_area(left, top, crop_width, crop_height)
+    if options.fit == "contain":
+        if gravity in geometry.SMART_CROPS:
+            gravity = geometry.CENTRE
+        canvas_width, canvas_height = geometry.contain_size(
+            width, height, target_width, target_height
+        )
+        left, top = geometry.embed_offsets(gravity, width, height, canvas_width, canvas_height)
+        return image.embed(
+            left,
+            top,
+            canvas_width,
+            canvas_height,
+            extend="background",
+            background=_opaque_black(image),
+        )
+    return image
+
+
+def _blur(image: pyvips.Image, options: TransformOptions) -> pyvips.Image:
+    if options.blur is None:
+        return image
+    if options.blur == BOX_BLUR:
+        mask = pyvips.Image.new_from_list([[1, 1, 1], [1, 1, 1], [1, 1, 1]], scale=9)
+        return image.conv(mask)
+    return image.gaussblur(float(options.blur), precision="integer", min_ampl=0.2)

@@ -21,6 +21,20 @@ def configure() -> None:
     # the SVG loader, which the contract needs; only our magic-byte-detected loaders are called.
     pyvips.block_untrusted_set(True)
     pyvips.operation_block_set("VipsForeignLoadSvg", False)
+    # Defence in depth (docs/security.md): block *every* loader, trusted or not (matrix,
+    # Ultra HDR, …), then unblock only the formats whose loaders formats.LOADERS calls by
+    # name (e.g. VipsForeignLoadJpeg: its buffer, source and file variants), so not even a
+    # sniffing call (`new_from_buffer`) could reach another format's loader.
+    from imaged.engine.formats import LOADERS
+
+    pyvips.operation_block_set("VipsForeignLoad", True)
+    for name in set(LOADERS.values()):
+        gtype = pyvips.vips_lib.vips_type_find(b"VipsOperation", name.encode())
+        if gtype:
+            buffer_class = str(pyvips.type_name(gtype))
+            format_class = buffer_class.removesuffix("Buffer")
+            known = pyvips.type_from_name(format_class) != 0
+            pyvips.operation_block_set(format_class if known else buffer_class, False)
 
 
 def operation_available(name: str) -> bool:
@@ -36,6 +50,18 @@ def operation_available(name: str) -> bool:
         return not (lib.vips_operation_get_flags(op) & _BLOCKED_FLAG)
     finally:
         lib.g_object_unref(op)
+
+
+def introspect() -> dict[str, int | bool]:
+    """The live libvips set-up, read back from libvips (logged at debug on startup)."""
+    return {
+        "cacheMax": int(pyvips.cache_get_max()),
+        "cacheMaxMem": int(pyvips.cache_get_max_mem()),
+        "cacheMaxFiles": int(pyvips.cache_get_max_files()),
+        "concurrency": int(pyvips.concurrency_get()),
+        # csvload is one of the loaders libvips marks untrusted.
+        "untrustedBlocked": not operation_available("csvload"),
+    }
 
 
 def vips_version() -> str:

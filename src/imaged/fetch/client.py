@@ -1,18 +1,162 @@
-"""Outbound GET with redirects, limits, timeouts and the SSRF guard. Placeholder."""
+"""The outbound fetch: per-hop validation, manual redirects, status mapping, timeouts.
+
+Every hop (the initial URL and each redirect target) is parsed and canonicalised, its scheme
+checked, its host matched against `--allowed-hosts` and — with SSRF protection — resolved once
+and checked, with the connection pinned to the checked addresses (see `pinning`). Requests
+carry only our own headers; proxies and `.netrc` from the environment are ignored and no
+cookies are kept between requests.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import ssl
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+
+import aiohttp
+from yarl import URL
+
+from imaged import __version__
 from imaged.errors import FetchError
+from imaged.fetch.body import read_body
+from imaged.fetch.hosts import AllowList, compile_allowed_hosts, host_allowed
+from imaged.fetch.pinning import LookupResolver, PinnedResolver, pinned
+from imaged.fetch.ssrf import Lookup, Policy, blocked_reason, checked_addresses, os_lookup
+from imaged.fetch.urls import Target, parse_target, redirect_url
 from imaged.settings import Settings
+
+TIMEOUT_SECONDS = 10.0
+MAX_REDIRECTS = 10
+REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
+NULL_BODY_STATUSES = frozenset((204, 205))
+HEADERS = {
+    "User-Agent": f"imaged/{__version__}",
+    "Accept": "*/*",
+    "Accept-Encoding": "identity",
+}
+
+
+@dataclass(frozen=True)
+class _Redirect:
+    location: str | None
 
 
 class Fetcher:
+    """Downloads source images for GET endpoints and pipelines (fetch-and-security.md).
+
+    `lookup` (name → addresses), `policy` (address → block reason) and `ssl_context` default
+    to the OS resolver, the SSRF rules and the system CAs; tests inject them to prove what is
+    connected to.
+    """
+
+    def __init__(
+        self,
+        *,
+        body_limit: int,
+        allowed: AllowList | None = None,
+        ssrf_protection: bool = True,
+        timeout: float = TIMEOUT_SECONDS,
+        max_redirects: int = MAX_REDIRECTS,
+        lookup: Lookup = os_lookup,
+        policy: Policy = blocked_reason,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.body_limit = body_limit
+        self.allowed = allowed
+        self.ssrf_protection = ssrf_protection
+        self.timeout = timeout
+        self.max_redirects = max_redirects
+        self._lookup = lookup
+        self._policy = policy
+        self._ssl_context = ssl_context
+        self._session: aiohttp.ClientSession | None = None
+
     @classmethod
     def from_settings(cls, settings: Settings) -> Fetcher:
-        return cls()
+        return cls(
+            body_limit=settings.body_limit,
+            allowed=compile_allowed_hosts(settings.allowed_hosts),
+            ssrf_protection=not settings.disable_ssrf_protection,
+        )
+
+    def _client(self) -> aiohttp.ClientSession:
+        """Created on first use, inside the running event loop."""
+        if self._session is None or self._session.closed:
+            resolver = PinnedResolver() if self.ssrf_protection else LookupResolver(self._lookup)
+            connector = aiohttp.TCPConnector(
+                resolver=resolver,
+                use_dns_cache=not self.ssrf_protection,
+                ssl=self._ssl_context or ssl.create_default_context(),
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                headers=HEADERS,
+                trust_env=False,
+                auto_decompress=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                timeout=aiohttp.ClientTimeout(total=None),
+            )
+        return self._session
 
     async def fetch(self, url: str) -> bytes:
-        raise FetchError("unable to make request", 502)
+        """The body of `url` after at most `max_redirects` redirects, or a FetchError."""
+        target = parse_target(url)
+        redirects = 0
+        while True:
+            outcome = await self._hop(target)
+            if isinstance(outcome, bytes):
+                return outcome
+            if redirects >= self.max_redirects:
+                raise FetchError("too many redirects", 502)
+            if not outcome.location:
+                raise FetchError("redirect response missing location header", 502)
+            target = parse_target(redirect_url(outcome.location, target.href))
+            redirects += 1
+
+    async def _hop(self, target: Target) -> bytes | _Redirect:
+        if not host_allowed(self.allowed, target.hostname):
+            raise FetchError("host is not allowed", 403)
+        pin: AbstractContextManager[None] = nullcontext()
+        if self.ssrf_protection:
+            addresses = await checked_addresses(
+                target.hostname, target.port, self._lookup, self._policy, self.timeout
+            )
+            pin = pinned(target.hostname, addresses)
+        reading = False
+        try:
+            with pin:
+                async with asyncio.timeout(self.timeout):
+                    async with self._client().get(
+                        URL(target.href, encoded=True), allow_redirects=False
+                    ) as response:
+                        final = _final_status(response)
+                        if final is not None:
+                            return final
+                        reading = True
+                        return await read_body(response, self.body_limit)
+        except FetchError:
+            raise
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+            if reading:
+                raise FetchError("error reading response body", 502) from exc
+            raise FetchError("unable to make request", 502) from exc
 
     async def close(self) -> None:
-        return None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _final_status(response: aiohttp.ClientResponse) -> _Redirect | None:
+    """A redirect to follow, or None for a 2xx with a body; raises for every other status."""
+    status = response.status
+    if status in REDIRECT_STATUSES:
+        return _Redirect(response.headers.get("Location"))
+    if status == 404:
+        raise FetchError("not found", 404)
+    if status < 200 or status >= 300:
+        raise FetchError(f"received status {status}", 502)
+    if status in NULL_BODY_STATUSES:
+        raise FetchError("no body in response", 502)
+    return None

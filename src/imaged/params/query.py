@@ -11,6 +11,7 @@ import re
 from urllib.parse import parse_qsl
 
 from imaged.engine.options import ParamWarning
+from imaged.errors import BadRequest, ImagedError
 from imaged.jsonfmt import dumps
 
 QueryValue = str | list[str]
@@ -20,12 +21,22 @@ _DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _ASCII_WS = " \t\n\v\f\r"
 BOOL_REASON = "must be true, false, 1, or 0"
 MAX_PARAMS = 100
+# Well below the request-line limit (server/listen.py), so a client sees this clear 414.
+MAX_QUERY_LENGTH = 8000
 
 
 def parse_query_string(raw: str) -> QueryDict:
-    """form-urlencoded pairs; a repeated key becomes a list (in order of first appearance)."""
+    """form-urlencoded pairs; a repeated key becomes a list (in order of first appearance).
+
+    Hostile queries are refused before any validation: more than `MAX_QUERY_LENGTH`
+    characters (still percent-encoded) → 414, more than `MAX_PARAMS` pairs → 400.
+    """
+    if len(raw) > MAX_QUERY_LENGTH:
+        raise ImagedError(f"query string exceeds the limit of {MAX_QUERY_LENGTH} characters", 414)
     values: QueryDict = {}
     pairs = parse_qsl(raw, keep_blank_values=True, encoding="utf-8", errors="replace")
+    if len(pairs) > MAX_PARAMS:
+        raise BadRequest(f"too many query parameters (limit {MAX_PARAMS})")
     for key, value in pairs:
         if key in values:
             existing = values[key]

@@ -12,8 +12,8 @@ from imaged.engine.formats import Codecs
 from imaged.engine.options import Limits
 from imaged.log import Logger
 from imaged.server import handlers
-from imaged.server.body import check_declared_length
-from imaged.server.errors import error_middleware
+from imaged.server.body import check_content_type, check_declared_length
+from imaged.server.errors import error_middleware, text_response
 from imaged.server.state import STATE, State
 from imaged.settings import Settings
 
@@ -22,11 +22,29 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def start_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Stamps the start time and refuses an over-limit declared body before any handler."""
+    """Stamps the start time; before any handler runs, refuses a declared body over the
+    limit (413, nothing read) and, on a route that takes a body, a malformed Content-Type."""
     request["started"] = time.monotonic()
-    if request.method in ("PUT", "POST"):
-        check_declared_length(request, request.app[STATE].settings.body_limit)
+    check_declared_length(request, request.app[STATE].settings.body_limit)
+    if request.method == "PUT" and request.match_info.http_exception is None:
+        check_content_type(request)
     return await handler(request)
+
+
+async def expect_continue(request: web.Request) -> web.StreamResponse | None:
+    """`Expect: 100-continue`: no `100 Continue` for a body over the limit (the middleware
+    then answers 413 at once), so the client never sends it."""
+    limit = request.app[STATE].settings.body_limit
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    if request.headers.get("Expect", "").lower() != "100-continue":
+        response = text_response(417, "417 Expectation Failed")
+        response.force_close()
+        return response
+    if request.version >= (1, 1):
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the response proper has not started
+    return None
 
 
 def build_state(settings: Settings, logger: Logger, codecs: Codecs | None = None) -> State:
@@ -35,6 +53,7 @@ def build_state(settings: Settings, logger: Logger, codecs: Codecs | None = None
         concurrency=settings.concurrency,
         queue_limit=settings.effective_queue_limit,
         codecs=codecs,
+        operation_timeout=settings.operation_timeout,
     )
     state = State(settings=settings, engine=engine, logger=logger)
     if settings.enable_fetch:
@@ -55,15 +74,15 @@ def create_app(state: State) -> web.Application:
     )
     app[STATE] = state
     app.router.add_get("/healthz", handlers.healthz)
-    app.router.add_put("/transform", handlers.put_transform)
-    app.router.add_put("/metadata", handlers.put_metadata)
+    app.router.add_put("/transform", handlers.put_transform, expect_handler=expect_continue)
+    app.router.add_put("/metadata", handlers.put_metadata, expect_handler=expect_continue)
     if state.settings.enable_fetch:
         app.router.add_get("/transform", handlers.get_transform)
         app.router.add_get("/metadata", handlers.get_metadata)
     if state.settings.enable_pipeline:
         from imaged.server.pipeline_handler import put_pipeline
 
-        app.router.add_put("/pipeline", put_pipeline)
+        app.router.add_put("/pipeline", put_pipeline, expect_handler=expect_continue)
 
     async def close(_: web.Application) -> None:
         if state.fetcher is not None:

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from imaged.errors import ImagedError, ServerBusy, StrictMetadataError
+from imaged.server.connection import INTERNAL_ERROR, next_request_id
 from imaged.server.state import STATE
 
 TEXT = "text/plain"
 JSON = "application/json"
+NOT_FOUND = "404 Not Found"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_request_ids = itertools.count(1)
 
 
 def text_response(status: int, body: str) -> web.Response:
@@ -32,14 +34,25 @@ def error_response(exc: ImagedError) -> web.Response:
     if isinstance(exc, ServerBusy):
         response.headers["Retry-After"] = str(exc.retry_after)
     if exc.status in (408, 413):
-        response.force_close()
+        response.force_close()  # the rest of the body is not read
     return response
+
+
+def _http_exception_response(request: web.Request, exc: web.HTTPException) -> web.Response:
+    if exc.status in (404, 405):  # no 405 is ever produced
+        return text_response(404, NOT_FOUND)
+    if exc.status == 413:
+        limit = request.app[STATE].settings.body_limit
+        response = text_response(413, f"request body exceeds the limit of {limit} bytes")
+        response.force_close()
+        return response
+    return text_response(exc.status, f"{exc.status} {exc.reason}")
 
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Maps deliberate errors to their text, unknown routes to 404, anything else to a
-    logged 500; logs the per-request debug line."""
+    """Maps deliberate errors to their text, unknown routes to 404, a client that broke
+    its request to 400, anything else to a logged 500; logs the debug `request` line."""
     state = request.app[STATE]
     started = time.monotonic()
     try:
@@ -47,30 +60,26 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except ImagedError as exc:
         response = error_response(exc)
     except web.HTTPException as exc:
-        if exc.status in (404, 405):
-            response = text_response(404, "404 Not Found")
-        elif exc.status == 413:
-            response = text_response(
-                413, f"request body exceeds the limit of {state.settings.body_limit} bytes"
-            )
-            response.force_close()
-        else:
-            response = text_response(exc.status, exc.text or exc.reason)
+        response = _http_exception_response(request, exc)
+    except (ConnectionError, HttpProcessingError, RequestPayloadError):  # client-side breakage
+        response = text_response(400, "request body is incomplete or malformed")
+        response.force_close()
     except Exception as exc:
-        request_id = next(_request_ids)
+        request_id = next_request_id()
         state.logger.error(
             "internal error",
-            request_id=request_id,
+            requestId=request_id,
             method=request.method,
-            path=request.path_qs,
+            path=request.raw_path,
             err=exc,
         )
-        response = text_response(500, "500 Internal server error")
+        response = text_response(500, INTERNAL_ERROR)
+        response.headers["X-Request-Id"] = request_id
     state.logger.debug(
         "request",
         method=request.method,
         path=request.raw_path,
         status=response.status,
-        duration=round((time.monotonic() - started) * 1000),
+        duration=int((time.monotonic() - started) * 1000 + 0.5),  # half-up
     )
     return response

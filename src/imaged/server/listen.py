@@ -1,4 +1,7 @@
-"""Listening: host/port or unix socket, TLS/mTLS, startup log, graceful stop (config.md)."""
+"""Serving: startup log, our sockets (`server/sockets.py`) served by aiohttp through our own
+protocol factory (`server/connection.py`: read deadlines, draining), signals and the
+graceful stop with its forced-exit timer (config.md, Listening and Shutdown).
+"""
 
 from __future__ import annotations
 
@@ -9,79 +12,149 @@ import platform
 import signal
 import socket
 import ssl
-import stat
+import sys
+import threading
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from imaged import __version__
 from imaged.engine import vips
-from imaged.log import Logger
+from imaged.log import Logger, bridge_stdlib_logging
 from imaged.server.app import build_state, create_app
+from imaged.server.connection import ConnectionFactory, Deadlines
+from imaged.server.sockets import (
+    DEFAULT_HOST,
+    StartupError,
+    bind_tcp,
+    bind_unix,
+    remove_unix_socket,
+    tls_context,
+)
 from imaged.settings import Settings
 
-KEEPALIVE_SECONDS = 10.0
-SHUTDOWN_SECONDS = 10.0
-BACKLOG = 1024
+BACKLOG = 1024  # ≥ 511 (http-api.md); the kernel caps it at net.core.somaxconn
+MAX_LINE = 16384  # request line and each header line; longer → 400
 
 
-class StartupError(Exception):
-    pass
+def listen_url(settings: Settings) -> str:
+    if settings.unix:
+        return settings.unix
+    scheme = "https" if settings.tls else "http"
+    host = settings.host or DEFAULT_HOST
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{settings.port}"
 
 
-def tls_context(settings: Settings) -> ssl.SSLContext | None:
-    if not settings.tls or settings.tls_cert is None or settings.tls_key is None:
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(settings.tls_cert, settings.tls_key)
-    context.set_alpn_protocols(["http/1.1"])
-    if settings.mtls_ca:
-        context.load_verify_locations(cafile=settings.mtls_ca)
-        context.verify_mode = ssl.CERT_REQUIRED
-    return context
+class _SocketSite(web.BaseSite):
+    """Serves one bound socket with our protocol factory (aiohttp's sites use its own)."""
+
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        sock: socket.socket,
+        factory: ConnectionFactory,
+        context: ssl.SSLContext | None,
+        handshake_timeout: float,
+    ) -> None:
+        super().__init__(runner, ssl_context=context, backlog=BACKLOG)
+        self._sock = sock
+        self._factory = factory
+        self._handshake_timeout = handshake_timeout
+
+    @property
+    def name(self) -> str:
+        return str(self._sock.getsockname())
+
+    async def start(self) -> None:
+        await super().start()
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self._factory,
+            sock=self._sock,
+            ssl=self._ssl_context,
+            backlog=self._backlog,
+            ssl_handshake_timeout=self._handshake_timeout if self._ssl_context else None,
+        )
 
 
-def _socket_is_live(path: str) -> bool:
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+# --- lifecycle ---------------------------------------------------------------------------
+
+
+@dataclass
+class Listener:
+    """A serving application: stop it with `await stop()`."""
+
+    runner: web.AppRunner
+    factory: ConnectionFactory
+    url: str
+    unix_path: str | None = None
+    addresses: list[object] = field(default_factory=list)
+
+    async def stop(self, timeout: float) -> bool:
+        """Stop accepting, close idle connections, let requests in flight finish (their
+        responses close the connection), then run the application's cleanup. False if
+        requests were still in flight after `timeout` seconds (they are then cancelled)."""
+        loop = asyncio.get_running_loop()
+        for site in list(self.runner.sites):
+            await site.stop()
+        deadline = loop.time() + timeout
+        while self.factory.connections and loop.time() < deadline:
+            for connection in self.factory.connections:
+                connection.drain()
+            await asyncio.sleep(0.02)
+        drained = not self.factory.connections
+        await self.runner.cleanup()
+        remove_unix_socket(self.unix_path)
+        return drained
+
+
+async def start(settings: Settings, logger: Logger, app: web.Application) -> Listener:
+    """Bind, then serve `app`; raises StartupError or OSError if that is impossible."""
+    context = tls_context(settings)
+    sockets = (
+        [bind_unix(settings.unix)]
+        if settings.unix
+        else bind_tcp(settings.host or DEFAULT_HOST, settings.port)
+    )
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
     try:
-        probe.settimeout(1.0)
-        probe.connect(path)
-    except OSError:
-        return False
-    finally:
-        probe.close()
-    return True
+        await runner.setup()
+        assert runner.server is not None
+        factory = ConnectionFactory(
+            runner.server,
+            Deadlines(head=float(settings.header_timeout), body=float(settings.body_timeout)),
+            logger,
+            keepalive_timeout=float(settings.keepalive_timeout),
+            access_log=None,
+            max_line_size=MAX_LINE,
+            max_field_size=MAX_LINE,
+        )
+        listener = Listener(runner, factory, listen_url(settings), settings.unix)
+        for sock in sockets:
+            site = _SocketSite(runner, sock, factory, context, float(settings.header_timeout))
+            await site.start()
+            listener.addresses.append(sock.getsockname())
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        with contextlib.suppress(Exception):
+            await runner.cleanup()
+        if settings.unix:
+            remove_unix_socket(settings.unix)  # the one we just bound
+        raise
+    return listener
 
 
-def prepare_unix_path(path: str) -> None:
-    """Create the parent directory; replace a stale socket; refuse a live one or a file."""
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        return
-    if not stat.S_ISSOCK(mode):
-        raise StartupError(f"Refusing to overwrite existing non-socket at UNIX path: {path}")
-    if _socket_is_live(path):
-        raise StartupError(f"Refusing to replace a UNIX socket that is in use: {path}")
-    os.unlink(path)
-
-
-def remove_unix_socket(path: str | None) -> None:
-    if not path:
-        return
-    with contextlib.suppress(OSError):
-        if stat.S_ISSOCK(os.lstat(path).st_mode):
-            os.unlink(path)
-
-
-def _log_startup(
+def log_startup(
     logger: Logger, settings: Settings, decoders: list[str], encoders: list[str]
 ) -> None:
     logger.info("imaged", version=__version__)
     logger.info("runtime", version=f"Python {platform.python_version()}")
     logger.info("pyvips", version=vips.pyvips_version())
     logger.info("vips", version=vips.vips_version())
+    logger.debug("libvips", **vips.introspect())
     logger.info("concurrency", value=settings.concurrency)
     logger.info("decoders", value=decoders)
     logger.info("encoders", value=encoders)
@@ -89,81 +162,71 @@ def _log_startup(
         logger.info("pipeline enabled", maxTasks=settings.max_pipeline_tasks)
 
 
-def listen_url(settings: Settings) -> str:
-    if settings.unix:
-        return settings.unix
-    scheme = "https" if settings.tls else "http"
-    host = settings.host or "localhost"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{scheme}://{host}:{settings.port}"
+_exiting = threading.Lock()
 
 
-async def _serve(settings: Settings, logger: Logger) -> int:
-    state = build_state(settings, logger)
-    codecs = state.engine.codecs
-    _log_startup(logger, settings, list(codecs.decoders), list(codecs.encoders))
-    app = create_app(state)
-    runner = web.AppRunner(
-        app,
-        access_log=None,
-        keepalive_timeout=KEEPALIVE_SECONDS,
-        handle_signals=False,
-        shutdown_timeout=SHUTDOWN_SECONDS,
-    )
-    await runner.setup()
-    context = tls_context(settings)
-    site: web.BaseSite
-    if settings.unix:
-        prepare_unix_path(settings.unix)
-        site = web.UnixSite(runner, settings.unix, ssl_context=context, backlog=BACKLOG)
-    else:
-        site = web.TCPSite(
-            runner,
-            settings.host or "localhost",
-            settings.port,
-            ssl_context=context,
-            backlog=BACKLOG,
-        )
-    await site.start()
-    logger.info(
-        "server listening",
-        tls=context is not None,
-        mtls=bool(settings.mtls_ca),
-        url=listen_url(settings),
-    )
+def _force_exit(logger: Logger, unix_path: str | None) -> None:
+    """Called by the shutdown timer thread, or by the loop when requests did not finish."""
+    if not _exiting.acquire(blocking=False):
+        threading.Event().wait()  # the other caller is ending the process
+    logger.warn("Timeout reached, forcing exit")
+    remove_unix_socket(unix_path)
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    os._exit(1)
 
+
+@dataclass
+class _Process:
+    unix_path: str | None = None  # set once we own a socket file
+
+
+async def _main(settings: Settings, logger: Logger, process: _Process) -> int:
     loop = asyncio.get_running_loop()
-    stop: asyncio.Future[int] = loop.create_future()
+    received: asyncio.Future[int] = loop.create_future()
 
     def on_signal(sig: int) -> None:
-        if not stop.done():
-            stop.set_result(sig)
+        if not received.done():
+            received.set_result(sig)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
-    received = await stop
-    logger.info("Shutting down", signal=signal.Signals(received).name)
+
+    state = build_state(settings, logger)
+    log_startup(
+        logger, settings, list(state.engine.codecs.decoders), list(state.engine.codecs.encoders)
+    )
+    listener = await start(settings, logger, create_app(state))
+    process.unix_path = listener.unix_path
+    logger.info("server listening", tls=settings.tls, mtls=bool(settings.mtls_ca), url=listener.url)
+
+    signum = await received
+    logger.info("Shutting down", signal=signal.Signals(signum).name)
+    timer = threading.Timer(settings.shutdown_timeout, _force_exit, (logger, process.unix_path))
+    timer.daemon = True  # still armed while the interpreter exits: a hang there is bounded too
+    timer.start()
     try:
-        await asyncio.wait_for(runner.cleanup(), SHUTDOWN_SECONDS)
-    except TimeoutError:
-        logger.warn("Timeout reached, forcing exit")
-        return 1
+        drained = await listener.stop(settings.shutdown_timeout)
     except Exception as exc:
         logger.error("Error shutting down", err=exc)
         return 1
+    if not drained:
+        _force_exit(logger, process.unix_path)
     return 0
 
 
 def serve(settings: Settings) -> int:
+    """Run until SIGTERM/SIGINT; the process exit status."""
     logger = Logger(settings.log_format, settings.log_level)
+    bridge_stdlib_logging(logger)
+    process = _Process()
     try:
-        return asyncio.run(_serve(settings, logger))
+        return asyncio.run(_main(settings, logger, process))
     except StartupError as exc:
-        logger.error(str(exc))
+        logger.log("fatal", exc.message, **exc.fields)
         return 1
     except OSError as exc:
-        logger.error("Error starting server", err=exc)
+        logger.log("fatal", "Error starting server", url=listen_url(settings), err=exc)
         return 1
     finally:
-        remove_unix_socket(settings.unix)
+        remove_unix_socket(process.unix_path)

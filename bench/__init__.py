@@ -1,0 +1,1 @@
+"""The load benchmark: imaged against in-process pyvips and thumbor (bench/README.md)."""

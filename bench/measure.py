@@ -1,0 +1,145 @@
+"""One measurement: a server (or the in-process peer) under one load level → one result row."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pyvips
+
+from bench import loadgen
+from bench.procstat import Window
+from bench.servers import Server, allocator_env
+from bench.workloads import ROOT, Workload
+
+
+@dataclass
+class Row:
+    """Everything the tables show for one (workload, peer, concurrency)."""
+
+    workload: str
+    peer: str
+    concurrency: int
+    requests: int
+    errors: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_ms: float | None
+    peak_rss_mb: float | None
+    out_bytes: int | None
+    width: int | None
+    height: int | None
+    tool: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One request's answer: status, body size and the decoded output size."""
+
+    status: int
+    size: int
+    width: int | None
+    height: int | None
+
+
+def probe(url: str, load: loadgen.Load, decode: bool) -> Probe:
+    """Send one request (outside any measurement window) and look at the output."""
+    data = load.body.read_bytes() if load.body else None
+    request = urllib.request.Request(url, data=data, method=load.method)
+    if data is not None:
+        request.add_header("Content-Type", "application/octet-stream")
+    try:
+        with urllib.request.urlopen(request, timeout=300) as response:
+            status, body = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return Probe(exc.code, len(exc.read()), None, None)
+    if not decode or status != 200:
+        return Probe(status, len(body), None, None)
+    image = pyvips.Image.new_from_buffer(body, "")
+    return Probe(status, len(body), image.width, image.height)
+
+
+def server_load(server: Server, workload: Workload, peer: str) -> loadgen.Load:
+    if peer == "thumbor":
+        target = workload.thumbor_target
+        assert target is not None
+        return loadgen.Load("GET", server.url + target)
+    return loadgen.Load("PUT", server.url + workload.imaged_target, workload.path)
+
+
+def measure_server(
+    server: Server,
+    workload: Workload,
+    peer: str,
+    tool: str,
+    concurrency: int,
+    duration: float,
+    out: Probe,
+) -> Row:
+    """CPU and peak RSS of the server process while `tool` drives it at `concurrency`."""
+    load = server_load(server, workload, peer)
+    with Window(server.pid) as window:
+        result = loadgen.run(tool, load, concurrency, duration)
+    done = result.requests
+    return Row(
+        workload=workload.key,
+        peer=peer,
+        concurrency=concurrency,
+        requests=done,
+        errors=result.errors,
+        rps=result.rps,
+        p50_ms=result.p50_ms,
+        p99_ms=result.p99_ms,
+        cpu_ms=window.cpu / done * 1000 if done else None,
+        peak_rss_mb=window.peak,
+        out_bytes=out.size,
+        width=out.width,
+        height=out.height,
+        tool=result.tool,
+    )
+
+
+def measure_inproc(
+    workload: Workload,
+    variant: str,
+    concurrency: int,
+    duration: float,
+    allocator: str,
+) -> Row:
+    """The in-process pyvips peer in its own process (bench/inproc.py)."""
+    cmd = [sys.executable, "-m", "bench.inproc", workload.key, "--variant", variant]
+    cmd += ["--concurrency", str(concurrency), "--duration", str(duration)]
+    env = {**_base_env(), **allocator_env(allocator)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+    if proc.returncode != 0:
+        raise RuntimeError(f"in-process peer failed: {proc.stderr[-2000:]}")
+    data = json.loads(proc.stdout.strip().splitlines()[-1])
+    return Row(
+        workload=workload.key,
+        peer="pyvips-decode" if variant == "decode" else "pyvips",
+        concurrency=concurrency,
+        requests=data["requests"],
+        errors=data["errors"],
+        rps=data["rps"],
+        p50_ms=data["p50_ms"],
+        p99_ms=data["p99_ms"],
+        cpu_ms=data["cpu_ms"],
+        peak_rss_mb=data["peak_rss_mb"],
+        out_bytes=data["out_bytes"] or None,
+        width=data["width"] if workload.kind == "transform" else None,
+        height=data["height"] if workload.kind == "transform" else None,
+        tool="in-process",
+    )
+
+
+def _base_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "MALLOC_ARENA_MAX")}

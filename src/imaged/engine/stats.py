@@ -1,0 +1,106 @@
+"""Pixel statistics of a decoded image (metadata.md, "Stats"), with libvips operations only.
+
+Every value is a finite number: libvips' NaN sample deviation of a single pixel (n − 1 = 0)
+becomes 0, and `deviate` is not even called on one pixel (libvips cannot return its NaN).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pyvips
+
+from imaged.jsonfmt import round_k
+
+# 3×3 Laplacian with scale 9 (default float precision), as the spec defines sharpness.
+_LAPLACIAN = [[0, 1, 0], [1, -4, 1], [0, 1, 0]]
+_SIXTEEN_BIT = {"rgb16", "grey16"}
+_FLOAT_SRGB = {"scrgb"}
+_BYTES = {"uchar": 1, "char": 1, "ushort": 2, "short": 2, "uint": 4, "int": 4, "float": 4}
+_GREY_IN_MEMORY = 64 * 1024 * 1024
+
+
+def _finite(value: float) -> float:
+    return value if math.isfinite(value) else 0.0
+
+
+def _int(value: float) -> int:
+    """Truncated toward zero (the spec's `min`/`max`); non-finite → 0."""
+    return int(value) if math.isfinite(value) else 0
+
+
+def max_alpha(interpretation: str) -> float:
+    """The opaque alpha value for an interpretation."""
+    if interpretation in _SIXTEEN_BIT:
+        return 65535.0
+    if interpretation in _FLOAT_SRGB:
+        return 1.0
+    return 255.0
+
+
+def _matrix(image: pyvips.Image) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """A libvips double matrix image as a (height, width) array."""
+    data = image.cast("double").write_to_memory()
+    return np.frombuffer(data, dtype=np.float64).reshape(image.height, image.width)
+
+
+def _channel(row: np.ndarray[Any, np.dtype[np.float64]]) -> dict[str, Any]:
+    return {
+        "min": _int(row[0]),
+        "max": _int(row[1]),
+        "sum": _finite(float(row[2])),
+        "squaresSum": _finite(float(row[3])),
+        "mean": _finite(float(row[4])),
+        "stdev": _finite(float(row[5])),
+        "minX": _int(row[6]),
+        "minY": _int(row[7]),
+        "maxX": _int(row[8]),
+        "maxY": _int(row[9]),
+    }
+
+
+def _without_alpha(image: pyvips.Image) -> pyvips.Image:
+    while image.bands > 1 and image.hasalpha():
+        image = image.extract_band(0, n=image.bands - 1)
+    return image
+
+
+def dominant(image: pyvips.Image) -> dict[str, int]:
+    """The most frequent 16×16×16 sRGB bin, as its centre colour."""
+    srgb = _without_alpha(image)
+    if srgb.interpretation != "srgb" or srgb.format != "uchar" or srgb.bands != 3:
+        srgb = srgb.colourspace("srgb")
+    hist = srgb.hist_find_ndim(bins=16)
+    peak, x, y = hist.maxpos()
+    pel = hist(int(x), int(y))
+    z = next((i for i, v in enumerate(pel) if v == peak), 0)
+    return {"r": 16 * int(x) + 8, "g": 16 * int(y) + 8, "b": 16 * z + 8}
+
+
+def compute(image: pyvips.Image) -> dict[str, Any]:
+    """The `stats` object of a decoded image (first page, stored orientation, own colours)."""
+    table = _matrix(image.stats())
+    opaque = True
+    if image.hasalpha():
+        opaque = bool(table[image.bands, 0] == max_alpha(image.interpretation))
+
+    # G: band 0 of the image in b-w. Two passes read it, so it is kept in memory rather than
+    # converted twice, unless that copy would be large (then converting twice is cheaper).
+    grey = image.colourspace("b-w").extract_band(0)
+    if grey.width * grey.height * _BYTES.get(grey.format, 8) <= _GREY_IN_MEMORY:
+        grey = grey.copy_memory()
+    entropy = abs(grey.hist_find().hist_entropy())
+    sharpness = 0.0
+    if grey.width * grey.height > 1:
+        kernel = pyvips.Image.new_from_array(_LAPLACIAN, scale=9)
+        sharpness = grey.conv(kernel).deviate()
+
+    return {
+        "isOpaque": opaque,
+        "entropy": round_k(_finite(entropy), 3),
+        "sharpness": round_k(_finite(sharpness), 3),
+        "dominant": dominant(image),
+        "channels": [_channel(table[band]) for band in range(1, image.bands + 1)],
+    }

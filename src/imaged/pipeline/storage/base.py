@@ -1,0 +1,24 @@
+"""The storage interface every pipeline back-end implements."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class StorageError(Exception):
+    """A failed write; its message becomes the task's `error` text verbatim."""
+
+
+class Storage(Protocol):
+    """Stores one encoded output and reports where it went (informational URL)."""
+
+    async def put(
+        self, bucket: str, key: str, data: bytes, content_type: str, acl: str | None
+    ) -> str:
+        """Write `data` as object `key` of `bucket`; returns the object URL. Raises
+        `StorageError` (or any exception) on failure; a failed write leaves no object."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections; called once at server shutdown."""
+        ...

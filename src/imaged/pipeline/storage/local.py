@@ -1,0 +1,137 @@
+"""Local-directory back-end (`--output-dir DIR`): object `key` of `bucket` is the file
+`DIR/<bucket>/<key>`.
+
+Clients choose bucket and key, so the mapping must never leave DIR:
+
+* the bucket is one path segment; the key is relative (no leading `/`) and its `/`-separated
+  segments are non-empty and neither `.` nor `..`; NUL and unencodable text are refused;
+* directories are created and entered one segment at a time relative to an open directory
+  descriptor with `O_NOFOLLOW`, so a symbolic link anywhere below DIR (planted before or
+  during the request) is refused instead of followed; DIR itself may be a link (the
+  administrator's choice);
+* the file is written to a fresh temporary name in its final directory, fsynced and
+  renamed over the target, so readers see the old file or the complete new one; an
+  existing symbolic link at the target name is replaced, never written through.
+
+Bucket directories are created on demand. `acl` and the content type have no meaning for
+plain files and are ignored (the content type is still validated by the executor). The
+reported URL is `file://` + the absolute path, not percent-encoded (like the S3 URLs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import secrets
+import stat
+
+from imaged.pipeline.storage.base import StorageError
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _check_text(what: str, value: str) -> None:
+    if "\x00" in value:
+        raise StorageError(f"invalid {what} '{value}': NUL characters are not allowed")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise StorageError(f"invalid {what}: not valid Unicode text") from exc
+
+
+def path_segments(bucket: str, key: str) -> list[str]:
+    """The directory segments and file name for `bucket`/`key`, or StorageError."""
+    _check_text("bucket", bucket)
+    _check_text("key", key)
+    if not bucket or "/" in bucket or bucket in (".", ".."):
+        raise StorageError(f"invalid bucket '{bucket}': must be a single path segment")
+    if key.startswith("/"):
+        raise StorageError(f"invalid key '{key}': absolute keys are not allowed")
+    segments = key.split("/")
+    for segment in segments:
+        if segment in (".", ".."):
+            raise StorageError(f"invalid key '{key}': '{segment}' path segments are not allowed")
+        if not segment:
+            raise StorageError(f"invalid key '{key}': empty path segments are not allowed")
+    return [bucket, *segments]
+
+
+def _is_link(dir_fd: int, name: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.lstat(name, dir_fd=dir_fd).st_mode)
+    except OSError:
+        return False
+
+
+class LocalStorage:
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+
+    def object_url(self, bucket: str, key: str) -> str:
+        return "file://" + os.path.join(self.root, bucket, key)
+
+    async def put(
+        self, bucket: str, key: str, data: bytes, content_type: str, acl: str | None
+    ) -> str:
+        segments = path_segments(bucket, key)
+        await asyncio.to_thread(self._write, segments, data, f"{bucket}/{key}")
+        return self.object_url(bucket, key)
+
+    async def close(self) -> None:
+        return None
+
+    def _write(self, segments: list[str], data: bytes, where: str) -> None:
+        try:
+            os.makedirs(self.root, exist_ok=True)
+            dir_fd = os.open(self.root, _DIR_FLAGS)
+        except OSError as exc:
+            raise StorageError(f"output directory unavailable: {exc.strerror}") from exc
+        try:
+            for segment in segments[:-1]:
+                child = self._enter(dir_fd, segment, where)
+                os.close(dir_fd)
+                dir_fd = child
+            self._write_file(dir_fd, segments[-1], data, where)
+        finally:
+            os.close(dir_fd)
+
+    @staticmethod
+    def _enter(dir_fd: int, name: str, where: str) -> int:
+        """Create (if needed) and open the subdirectory `name` of `dir_fd` without
+        following a symbolic link; returns its descriptor."""
+        try:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, 0o755, dir_fd=dir_fd)
+            child = os.open(name, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP or _is_link(dir_fd, name):
+                raise StorageError(f"cannot write '{where}': '{name}' is a symbolic link") from exc
+            if exc.errno == errno.ENOTDIR:
+                raise StorageError(f"cannot write '{where}': '{name}' is not a directory") from exc
+            raise StorageError(f"cannot write '{where}': {exc.strerror}") from exc
+        return child
+
+    @staticmethod
+    def _write_file(dir_fd: int, name: str, data: bytes, where: str) -> None:
+        temp = f".imaged-{secrets.token_hex(8)}.tmp"
+        try:
+            fd = os.open(temp, _FILE_FLAGS, 0o644, dir_fd=dir_fd)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.rename(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temp, dir_fd=dir_fd)
+            if exc.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
+                raise StorageError(f"cannot write '{where}': it is a directory") from exc
+            raise StorageError(f"cannot write '{where}': {exc.strerror}") from exc
+        with contextlib.suppress(OSError):  # the data is written; this is best effort
+            os.fsync(dir_fd)

@@ -1,0 +1,250 @@
+"""One HTTP connection: aiohttp's protocol plus the read deadlines, plain-text protocol
+errors and graceful draining that aiohttp does not provide (http-api.md, Server basics).
+
+* Head deadline: once the first byte of a request head arrives, the whole head must be in
+  within `head` seconds of the connection opening (or of the previous response); else the
+  server writes `408` and closes. Before any byte arrives the keep-alive idle timeout
+  applies (aiohttp's timer, which we then take over).
+* Body deadline: the whole body must arrive within `body` seconds after the head; else
+  reading the body raises `BodyTimeout` (408) in whoever reads it, handler or aiohttp's
+  lingering drain.
+* Draining (graceful shutdown): idle connections are closed at once; a connection with a
+  request in flight keeps receiving its body and closes after its response.
+
+This relies on a few attributes of aiohttp's `RequestHandler` (`_waiter`, `_messages`,
+`_request_count`, `_keepalive_handle`); aiohttp is pinned and tests/e2e cover each rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+from aiohttp.streams import StreamReader
+
+from imaged.errors import BadRequest, ImagedError, RequestTimeout
+from imaged.log import Logger
+
+_REQUEST_TIMEOUT = b"request timeout: the request head was not received in time"
+REQUEST_TIMEOUT_RESPONSE = (
+    b"HTTP/1.1 408 Request Timeout\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: " + str(len(_REQUEST_TIMEOUT)).encode() + b"\r\n"
+    b"Connection: close\r\n\r\n" + _REQUEST_TIMEOUT
+)
+INTERNAL_ERROR = "500 Internal server error"
+_request_ids = itertools.count(1)
+
+
+def next_request_id() -> str:
+    """Identifies a 500 in the log and in the `X-Request-Id` response header."""
+    return f"r{next(_request_ids)}"
+
+
+class BodyTimeout(RequestTimeout, TimeoutError):
+    """The body deadline passed. A TimeoutError too, so aiohttp's lingering drain stops."""
+
+    def __init__(self) -> None:
+        super().__init__("request timeout: the request body was not received in time")
+
+
+class IncompleteBody(BadRequest):
+    """The client ended its side of the connection before the whole body arrived."""
+
+    def __init__(self, chunked: bool) -> None:
+        super().__init__(
+            "request body is incomplete"
+            if chunked
+            else "request body is shorter than its Content-Length"
+        )
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    head: float
+    body: float
+
+
+def plain_text(status: int, text: str) -> web.Response:
+    return web.Response(status=status, text=text, content_type="text/plain", charset="utf-8")
+
+
+class Connection(web.RequestHandler):
+    def __init__(
+        self, manager: web.Server, *, deadlines: Deadlines, logger: Logger, **kwargs: Any
+    ) -> None:
+        super().__init__(manager, **kwargs)
+        self.deadlines = deadlines
+        self.log = logger
+        self.draining = False
+        self._wait_start = self._loop.time()
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._body_timers: set[asyncio.TimerHandle] = set()
+        self._open_bodies: dict[StreamReader, bool] = {}  # payload → chunked
+        self._peer_eof = False
+
+    # --- deadlines ---------------------------------------------------------------------
+
+    def _waiting_for_head(self) -> bool:
+        """No request in flight: aiohttp waits for the next head (or, on a new connection,
+        its handler task has not even started: TLS may deliver data right away)."""
+        waiter = self._waiter
+        if waiter is not None:
+            return not waiter.done()
+        return self._request_count == 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._wait_start = self._loop.time()
+        super().connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        waiting = self._waiting_for_head()
+        parsed_before = self._request_count
+        super().data_received(data)
+        parsed = self._request_count - parsed_before
+        if parsed > 0:
+            self._cancel_head_timer()
+            for message, payload in list(self._messages)[-parsed:]:
+                if not payload.is_eof():
+                    self._arm_body_deadline(payload, bool(getattr(message, "chunked", False)))
+        elif waiting and data and self._head_timer is None and self.transport is not None:
+            # The first bytes of a head: the head deadline replaces the idle timeout.
+            if self._keepalive_handle is not None:
+                self._keepalive_handle.cancel()
+                self._keepalive_handle = None
+            when = self._wait_start + self.deadlines.head
+            self._head_timer = self._loop.call_at(when, self._head_expired)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_expired(self) -> None:
+        self._head_timer = None
+        if self.transport is None or not self._waiting_for_head():
+            return
+        self.transport.write(REQUEST_TIMEOUT_RESPONSE)
+        self.force_close()
+
+    def _arm_body_deadline(self, payload: StreamReader, chunked: bool) -> None:
+        def expired() -> None:
+            self._body_timers.discard(handle)
+            self._open_bodies.pop(payload, None)
+            if not payload.is_eof() and payload.exception() is None:
+                payload.set_exception(BodyTimeout())
+
+        def complete() -> None:
+            handle.cancel()
+            self._body_timers.discard(handle)
+            self._open_bodies.pop(payload, None)
+
+        handle = self._loop.call_at(self._loop.time() + self.deadlines.body, expired)
+        self._body_timers.add(handle)
+        self._open_bodies[payload] = chunked
+        payload.on_eof(complete)
+
+    def eof_received(self) -> bool | None:  # type: ignore[override]
+        """The client closed its sending side. A body still expected is incomplete (400);
+        the answer to a request in flight can still be written (plain TCP only)."""
+        self._peer_eof = True
+        for payload, chunked in list(self._open_bodies.items()):
+            if not payload.is_eof() and payload.exception() is None:
+                payload.set_exception(IncompleteBody(chunked))
+        self._open_bodies.clear()
+        if self._waiting_for_head() or self.transport is None:
+            self.force_close()
+            return None
+        if self.transport.get_extra_info("sslcontext") is not None:
+            return None  # TLS cannot stay half-open; asyncio closes the connection
+        return True
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._cancel_head_timer()
+        for handle in self._body_timers:
+            handle.cancel()
+        self._body_timers.clear()
+        self._open_bodies.clear()
+        super().connection_lost(exc)
+
+    async def finish_response(
+        self, request: web.BaseRequest, resp: web.StreamResponse, start_time: float | None
+    ) -> tuple[web.StreamResponse, bool]:
+        closing = self.draining or self._peer_eof
+        if closing and isinstance(resp, web.StreamResponse) and not resp.prepared:
+            resp.force_close()
+        result = await super().finish_response(request, resp, start_time)
+        self._wait_start = self._loop.time()
+        return result
+
+    # --- graceful shutdown -------------------------------------------------------------
+
+    def drain(self) -> None:
+        """Stop after the request in flight (if any); close now if idle. Idempotent."""
+        self.draining = True
+        if self._waiting_for_head():
+            self.force_close()
+
+    # --- errors aiohttp raises itself (bad requests, faults outside the middlewares) ---
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:
+            raise ConnectionError("response already started; cannot send an error response")
+        if status >= 500:
+            request_id = next_request_id()
+            self.log.error(
+                "internal error",
+                requestId=request_id,
+                method=request.method,
+                path=request.raw_path,
+                err=exc,
+            )
+            response = plain_text(500, INTERNAL_ERROR)
+            response.headers["X-Request-Id"] = request_id
+        else:
+            response = plain_text(status, f"{status} {HTTPStatus(status).phrase}")
+        response.force_close()
+        return response
+
+    def log_exception(self, *args: Any, **kwargs: Any) -> None:
+        err = kwargs.get("exc_info")
+        if isinstance(err, ImagedError):
+            return  # our own payload errors (408/400) surfacing in aiohttp's lingering drain
+        message = str(args[0]) % args[1:] if args else "connection error"
+        self.log.error(message, err=err if isinstance(err, BaseException) else None)
+
+
+class ConnectionFactory:
+    """The protocol factory given to `loop.create_server`; `manager` is aiohttp's low-level
+    server (it tracks connections and dispatches requests to the application)."""
+
+    def __init__(
+        self, manager: web.Server, deadlines: Deadlines, logger: Logger, **kwargs: Any
+    ) -> None:
+        self.manager = manager
+        self.deadlines = deadlines
+        self.logger = logger
+        self.kwargs = kwargs
+
+    def __call__(self) -> Connection:
+        return Connection(
+            self.manager,
+            loop=asyncio.get_running_loop(),
+            deadlines=self.deadlines,
+            logger=self.logger,
+            **self.kwargs,
+        )
+
+    @property
+    def connections(self) -> list[Connection]:
+        return [c for c in self.manager.connections if isinstance(c, Connection)]

@@ -1,0 +1,391 @@
+"""Helpers for the server/CLI tests: a server started with exactly the given arguments,
+raw HTTP over TCP or unix sockets, and a throw-away PKI for TLS/mTLS.
+
+`tests.serverproc.ServerProcess` always adds `--host/--port`; the tests of defaults,
+precedence and unix sockets need full control of argv and the environment.
+"""
+
+from __future__ import annotations
+
+import datetime
+import http.client
+import ipaddress
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from imaged.settings import REGISTRY
+from tests.serverproc import ROOT
+
+TEXT = "text/plain; charset=utf-8"
+LINE_TIME = r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d"
+_OTHER_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "VIPS_CONCURRENCY")
+
+
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The test process environment without any imaged setting, plus `extra`."""
+    names = {s.env for s in REGISTRY} | set(_OTHER_ENV)
+    env = {k: v for k, v in os.environ.items() if k not in names}
+    env.update(extra or {})
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        with socket.socket(family) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                return False
+    return True
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def run_cli(
+    args: Sequence[str], env: Mapping[str, str] | None = None, timeout: float = 30.0
+) -> subprocess.CompletedProcess[str]:
+    """`python -m imaged ARGS` that is expected to exit by itself."""
+    return subprocess.run(
+        [sys.executable, "-m", "imaged", *args],
+        capture_output=True,
+        text=True,
+        env=clean_env(env),
+        cwd=ROOT,
+        timeout=timeout,
+    )
+
+
+def run_cli_many(
+    cases: Sequence[tuple[Sequence[str], Mapping[str, str] | None]], timeout: float = 60.0
+) -> list[subprocess.CompletedProcess[str]]:
+    """`run_cli` for many argument sets at once (in parallel: the machine has spare time
+    while each interpreter starts)."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "imaged", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=clean_env(env),
+            cwd=ROOT,
+        )
+        for args, env in cases
+    ]
+    results = []
+    for proc, (args, _env) in zip(procs, cases, strict=True):
+        out, err = proc.communicate(timeout=timeout)
+        results.append(subprocess.CompletedProcess(list(args), proc.returncode, out, err))
+    return results
+
+
+class Proc:
+    """`python -m imaged ARGS` with exactly these args and a clean environment."""
+
+    def __init__(
+        self, args: Sequence[str] = (), env: Mapping[str, str] | None = None, wait: bool = True
+    ) -> None:
+        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (lives as long as the server)
+            prefix="imaged-", suffix=".log", delete=False
+        )
+        self._final: str | None = None
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "imaged", *args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=clean_env(env),
+            cwd=ROOT,
+        )
+        if wait:
+            self.wait_ready()
+
+    def log(self) -> str:
+        if self._final is not None:
+            return self._final
+        return Path(self._log.name).read_text(errors="replace")
+
+    def lines(self) -> list[str]:
+        return self.log().splitlines()
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "server listening" in self.log():
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited {self.proc.returncode}:\n{self.log()}")
+            time.sleep(0.02)
+        raise RuntimeError(f"server did not start:\n{self.log()}")
+
+    def wait_log(self, text: str, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not logged:\n{self.log()}")
+            time.sleep(0.02)
+
+    def send(self, sig: int = signal.SIGTERM) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 20.0) -> int:
+        return self.proc.wait(timeout)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def __enter__(self) -> Proc:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self._final = self.log()  # still readable after the `with` block
+        os.unlink(self._log.name)
+
+
+# --- raw HTTP ----------------------------------------------------------------------------
+
+
+@dataclass
+class Response:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+    version: int
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+
+def connect(address: tuple[str, int] | str, timeout: float = 10.0) -> socket.socket:
+    """A TCP connection to (host, port) or a unix-socket connection to a path."""
+    if isinstance(address, str):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        sock.connect(address)
+        return sock
+    return socket.create_connection(address, timeout=timeout)
+
+
+def read_response(sock: socket.socket, method: str = "GET") -> Response:
+    """Read exactly one response from `sock` (no read-ahead into the next one)."""
+    response = http.client.HTTPResponse(sock, method=method)
+    response.begin()
+    body = response.read()
+    return Response(response.status, response.headers, body, response.version)
+
+
+def exchange(
+    address: tuple[str, int] | str, raw: bytes, method: str = "GET", timeout: float = 10.0
+) -> Response:
+    with connect(address, timeout) as sock:
+        sock.sendall(raw)
+        return read_response(sock, method)
+
+
+def closed_by_peer(sock: socket.socket, timeout: float) -> bool:
+    """True if the server closes `sock` (EOF or reset) within `timeout` seconds; any bytes
+    it sends first are discarded."""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        sock.settimeout(remaining)
+        try:
+            if not sock.recv(65536):
+                return True
+        except TimeoutError:
+            return False
+        except ConnectionError:
+            return True
+
+
+def recv_all(sock: socket.socket, timeout: float) -> bytes:
+    """Everything the server sends until it closes the connection (or `timeout`)."""
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while (remaining := deadline - time.monotonic()) > 0:
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            break
+        except ConnectionError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def status_of(raw: bytes) -> int | None:
+    match = re.match(rb"HTTP/1\.[01] (\d{3}) ", raw)
+    return int(match.group(1)) if match else None
+
+
+# --- PKI ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+    rogue_ca: Path
+    rogue_client_cert: Path
+    rogue_client_key: Path
+
+
+def make_pki(directory: Path) -> Pki:
+    """A CA, a server certificate for 127.0.0.1/::1/localhost, a client certificate from
+    that CA, and a client certificate from an unrelated CA."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def name(common: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    def write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> Path:
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        return path
+
+    def write_cert(cert: x509.Certificate, path: Path) -> Path:
+        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        return path
+
+    def make_ca(common: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name(common))
+            .issuer_name(name(common))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+            )
+            .sign(key, hashes.SHA256())
+        )
+        return key, cert
+
+    def issue(
+        ca_key: ec.EllipticCurvePrivateKey,
+        ca_cert: x509.Certificate,
+        common: str,
+        usage: x509.ObjectIdentifier,
+        sans: list[x509.GeneralName] | None = None,
+    ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name(common))
+            .issuer_name(ca_cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                critical=False,
+            )
+        )
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        return key, builder.sign(ca_key, hashes.SHA256())
+
+    ca_key, ca_cert = make_ca("imaged test CA")
+    rogue_key, rogue_cert = make_ca("rogue CA")
+    server_key, server_cert = issue(
+        ca_key,
+        ca_cert,
+        "localhost",
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        [
+            x509.DNSName("localhost"),
+            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+            x509.IPAddress(ipaddress.ip_address("::1")),
+        ],
+    )
+    client_key, client_cert = issue(ca_key, ca_cert, "client", ExtendedKeyUsageOID.CLIENT_AUTH)
+    rogue_client_key, rogue_client_cert = issue(
+        rogue_key, rogue_cert, "client", ExtendedKeyUsageOID.CLIENT_AUTH
+    )
+    return Pki(
+        ca=write_cert(ca_cert, directory / "ca.pem"),
+        server_cert=write_cert(server_cert, directory / "server.pem"),
+        server_key=write_key(server_key, directory / "server.key"),
+        client_cert=write_cert(client_cert, directory / "client.pem"),
+        client_key=write_key(client_key, directory / "client.key"),
+        rogue_ca=write_cert(rogue_cert, directory / "rogue-ca.pem"),
+        rogue_client_cert=write_cert(rogue_client_cert, directory / "rogue-client.pem"),
+        rogue_client_key=write_key(rogue_client_key, directory / "rogue-client.key"),
+    )
+
+
+def wait_gone(path: str, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while os.path.lexists(path):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True

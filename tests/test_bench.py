@@ -1,0 +1,196 @@
+"""The benchmark's pieces (bench/): wrk output parsing, /proc measurements, the summary's
+target logic, and a seconds-long smoke run of `bench/run.py --quick` against the real server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from bench import loadgen, memory, report
+from bench.procstat import Window, cpu_seconds, peak_mib, reset_peak, rss_mib
+from bench.servers import Imaged, find_library
+from bench.workloads import BY_KEY, WORKLOADS, select
+
+from tests.serverproc import ROOT, ServerProcess
+
+WRK_OUTPUT = """\
+Running 1s test @ http://127.0.0.1:1/transform
+  1 threads and 2 connections
+BENCHJSON {"requests":40,"duration_us":2000000,"bytes":1000,"connect":0,"read":1,"write":0,\
+"status":2,"timeout":3,"p50_us":1500,"p90_us":2000,"p99_us":2500,"max_us":3000,"mean_us":1600.0}
+"""
+
+
+def test_wrk_summary_is_parsed() -> None:
+    result = loadgen.wrk_result(loadgen.parse_wrk(WRK_OUTPUT))
+    assert (result.requests, result.errors) == (40, 6)
+    assert result.duration == 2.0 and result.rps == 20.0
+    assert (result.p50_ms, result.p99_ms) == (1.5, 2.5)
+    with pytest.raises(ValueError, match="no BENCHJSON"):
+        loadgen.parse_wrk("wrk: connection refused")
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert loadgen.percentile(values, 50) == 50.0
+    assert loadgen.percentile(values, 99) == 99.0
+    assert loadgen.percentile([7.0], 99) == 7.0
+    assert loadgen.percentile([], 50) == 0.0
+
+
+def test_workloads_match_the_issue() -> None:
+    assert [w.key for w in WORKLOADS] == ["W1", "W2", "W3", "W4", "W5", "W6", "W7"]
+    for w in WORKLOADS:
+        assert w.path.is_file(), w.path
+    assert BY_KEY["W1"].imaged_target == "/transform?width=400&format=webp&quality=75"
+    assert BY_KEY["W3"].imaged_target == "/transform?width=300&format=png"
+    assert BY_KEY["W5"].imaged_target == "/metadata?exif=true&stats=true&thumbhash=true"
+    assert BY_KEY["W4"].thumbor_target == (
+        "/unsafe/400x0/filters:format(avif):quality(45)/jpeg-12mp-olympus-ep3.jpg"
+    )
+    assert BY_KEY["W5"].thumbor_target is None and BY_KEY["W7"].thumbor_target is None
+    assert [w.key for w in select("w2, W5")] == ["W2", "W5"]
+    with pytest.raises(ValueError, match="unknown workload"):
+        select("W9")
+
+
+def test_proc_measurements_of_a_busy_child() -> None:
+    """A child that holds 64 MiB and burns 0.4 s of CPU once told to, inside the window."""
+    code = "import sys, time\nb = bytearray(64 << 20)\nsys.stdin.readline()\n"
+    code += "t = time.process_time()\nwhile time.process_time() - t < 0.4: pass\n"
+    code += "print('done', flush=True)\ntime.sleep(30)"
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        while rss_mib(child.pid) < 64:  # the buffer is allocated and zeroed
+            time.sleep(0.02)
+        with Window(child.pid) as window:
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            assert child.stdout.readline().strip() == "done"
+        assert 0.35 <= window.cpu <= 1.5
+        assert window.peak >= 64
+        assert cpu_seconds(child.pid) >= 0.4
+        if reset_peak(child.pid):
+            assert peak_mib(child.pid) <= rss_mib(child.pid) + 1
+    finally:
+        child.kill()
+        child.wait()
+
+
+def _row(workload: str, peer: str, cpu: float, requests: int = 10) -> dict[str, object]:
+    return {
+        "workload": workload,
+        "peer": peer,
+        "concurrency": 1,
+        "requests": requests,
+        "errors": 0,
+        "rps": 1.0,
+        "p50_ms": 1.0,
+        "p99_ms": 2.0,
+        "cpu_ms": cpu,
+        "peak_rss_mb": 50.0,
+        "out_bytes": 100,
+        "width": 400,
+        "height": 300,
+        "tool": "wrk",
+    }
+
+
+def test_summary_applies_the_issue_targets() -> None:
+    matrix = [
+        _row("W1", "imaged", 60.0, 10),
+        _row("W1", "imaged", 90.0, 30),  # weighted: (600 + 2700) / 40 = 82.5
+        _row("W1", "pyvips", 100.0),
+        _row("W1", "thumbor", 75.0),
+        _row("W5", "imaged", 140.0),
+        _row("W5", "pyvips", 150.0),
+        _row("W5", "pyvips-decode", 100.0),
+        _row("W7", "imaged", 70.0),
+        _row("W7", "pyvips", 80.0),
+        _row("W7", "thumbor", 10.0),  # not counted on W7
+    ]
+    by_key = {e["workload"]: e for e in report.summary(matrix, ["W1", "W5", "W7"])}
+    assert by_key["W1"]["cpu_ms"]["imaged"] == pytest.approx(82.5)
+    assert by_key["W1"]["reference"] == "thumbor"
+    assert by_key["W1"]["ratio"] == pytest.approx(1.1) and by_key["W1"]["met"] is False
+    assert by_key["W5"]["reference"] == "pyvips-decode" and by_key["W5"]["limit"] == 1.5
+    assert by_key["W5"]["ratio"] == pytest.approx(1.4) and by_key["W5"]["met"] is True
+    assert by_key["W7"]["reference"] == "pyvips" and by_key["W7"]["met"] is True
+    text = report.summary_table(list(by_key.values()))
+    assert "| W1 | 82.5 | 100.0 | – | 75.0 | thumbor × 1.0 | 1.10 | **no** |" in text
+
+
+def test_python_load_generator_counts_and_times(tmp_path: Path) -> None:
+    with ServerProcess(["--concurrency", "1"]) as server:
+        load = loadgen.Load("GET", server.url + "/healthz")
+        limited = loadgen.run_python(load, 3, 3600, 25)
+        assert (limited.requests, limited.errors) == (25, 0)
+        timed = loadgen.run_python(load, 2, 0.5)
+        assert timed.requests > 5 and 0.4 < timed.duration < 5
+        missing = loadgen.run_python(loadgen.Load("GET", server.url + "/nope"), 1, 3600, 3)
+        assert (missing.requests, missing.errors) == (3, 3)
+        if loadgen.wrk_path():
+            # load.lua: PUT bodies, a request cap (BENCHDONE → SIGINT) and the JSON summary.
+            body = tmp_path / "body.bin"
+            body.write_bytes(b"not an image")
+            put = loadgen.Load("PUT", server.url + "/metadata", body)
+            result = loadgen.run_wrk(put, 2, 3600, 6)
+            assert result.requests >= 6 and result.errors == result.requests  # all 400s
+            assert result.duration < 60
+        else:
+            assert loadgen.choose("auto") == "python"
+
+
+def test_drift_study_against_the_real_server() -> None:
+    plan = memory.Plan(soak_concurrency=2, drift_first=3, drift_total=7)
+    out = memory.drift("python", "glibc", 1, plan)
+    assert (out["requests_first"], out["requests_total"], out["errors"]) == (3, 7, 0)
+    assert out["rss_first_mb"] > 20 and out["ratio"] > 0
+
+
+def test_imaged_launcher_preloads_the_allocator() -> None:
+    name = "mimalloc" if find_library("libmimalloc.so.*") else "glibc-arena2"
+    with Imaged(1, name) as server:
+        maps = Path(f"/proc/{server.pid}/maps").read_text()
+        environ = Path(f"/proc/{server.pid}/environ").read_bytes().split(b"\0")
+        if name == "mimalloc":
+            assert "libmimalloc" in maps
+        else:
+            assert b"MALLOC_ARENA_MAX=2" in environ
+
+
+def test_quick_run_end_to_end(tmp_path: Path) -> None:
+    cmd = [sys.executable, "bench/run.py", "--quick", "--duration", "1", "--loadgen", "python"]
+    cmd += ["--workloads", "W2,W5", "--peers", "imaged,pyvips", "--sections", "matrix"]
+    cmd += ["--out", str(tmp_path)]
+    env = {k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "CONCURRENCY")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((tmp_path / "latest.json").read_text())
+    rows = {(r["workload"], r["peer"]): r for r in results["matrix"]}
+    assert set(rows) == {
+        ("W2", "imaged"),
+        ("W2", "pyvips"),
+        ("W5", "imaged"),
+        ("W5", "pyvips"),
+        ("W5", "pyvips-decode"),
+    }
+    for row in rows.values():
+        assert row["errors"] == 0 and row["concurrency"] == 2
+    w2 = rows[("W2", "imaged")]
+    assert w2["requests"] > 0 and w2["cpu_ms"] > 0 and w2["peak_rss_mb"] > 20
+    assert (w2["width"], w2["height"]) == (400, 300)
+    assert (rows[("W2", "pyvips")]["width"], rows[("W2", "pyvips")]["height"]) == (400, 300)
+    assert [e["workload"] for e in results["summary"]] == ["W2", "W5"]
+    text = (tmp_path / "latest.md").read_text()
+    assert "## CPU per request (ms) against the peers" in text
+    assert "| W2 | imaged | 2 |" in text

@@ -1,0 +1,318 @@
+"""The command line (config.md): precedence, strict numbers, booleans, FATAL lines in their
+order, usage errors, --help and --version. FATAL/usage cases run the real `python -m imaged`;
+the precedence matrix uses `cli.resolve` directly (same code, no process per case)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from imaged.cli import UsageError, resolve
+from imaged.errors import ConfigError
+from imaged.settings import REGISTRY, Settings
+from tests.serverkit import LINE_TIME, run_cli_many
+
+NUMERIC = [
+    ("--port", "PORT", "Invalid port"),
+    ("--concurrency", "CONCURRENCY", "Invalid concurrency"),
+    ("--body-limit", "BODY_LIMIT", "Invalid body limit"),
+    ("--pixel-limit", "PIXEL_LIMIT", "Invalid pixel limit"),
+    ("--dimension-limit", "DIMENSION_LIMIT", "Invalid dimension limit"),
+    ("--max-pipeline-tasks", "MAX_PIPELINE_TASKS", "Invalid max-pipeline-tasks"),
+    ("--queue-limit", "QUEUE_LIMIT", "Invalid queue limit"),
+    ("--operation-timeout", "OPERATION_TIMEOUT", "Invalid operation timeout"),
+    ("--keepalive-timeout", "KEEPALIVE_TIMEOUT", "Invalid keepalive timeout"),
+    ("--header-timeout", "HEADER_TIMEOUT", "Invalid header timeout"),
+    ("--body-timeout", "BODY_TIMEOUT", "Invalid body timeout"),
+    ("--shutdown-timeout", "SHUTDOWN_TIMEOUT", "Invalid shutdown timeout"),
+]
+NOT_INTEGERS = ["8000abc", "3.7", "1e3", "", "   ", "0x10", "1_000", "٣", "Infinity", "0", "-5"]
+
+
+def fatal_line(message: str, **fields: str) -> re.Pattern[str]:
+    rendered = "".join(f" {k}={v}" for k, v in fields.items())
+    return re.compile(f"{LINE_TIME} FATAL {re.escape(message + rendered)}")
+
+
+Case = tuple[list[str], dict[str, str] | None, re.Pattern[str]]
+
+
+def assert_fatal(cases: list[Case]) -> None:
+    """Each case exits 1 with exactly one FATAL line (text format) and nothing on stderr."""
+    results = run_cli_many([(args, env) for args, env, _ in cases])
+    for (args, env, pattern), result in zip(cases, results, strict=True):
+        lines = result.stdout.splitlines()
+        assert result.returncode == 1, (args, env, result)
+        assert len(lines) == 1 and pattern.fullmatch(lines[0]), (args, env, result.stdout)
+        assert result.stderr == "", (args, env, result.stderr)
+
+
+# --- FATAL lines (real process) ----------------------------------------------------------
+
+
+def test_numbers_must_be_entire_decimal_integers() -> None:
+    cases: list[Case] = []
+    for _flag, env, message in NUMERIC:
+        cases.append(([], {env: "8000abc"}, fatal_line(message, value="8000abc")))
+    cases += [
+        (["--port", "3.7"], None, fatal_line("Invalid port", value="3.7")),
+        (["--operation-timeout=1e3"], None, fatal_line("Invalid operation timeout", value="1e3")),
+        (["-c", ""], None, fatal_line("Invalid concurrency", value="")),
+        (["-b", " 1 2 "], None, fatal_line("Invalid body limit", value='" 1 2 "')),
+        (["-x=0"], None, fatal_line("Invalid pixel limit", value="0")),
+        (["-d", "-5"], None, fatal_line("Invalid dimension limit", value="-5")),
+        (["-p", "65536"], None, fatal_line("Invalid port", value="65536")),
+        (["--header-timeout", "61"], None, fatal_line("Invalid header timeout", value="61")),
+        (["--body-timeout", "61"], None, fatal_line("Invalid body timeout", value="61")),
+        # present but empty counts as set
+        ([], {"PORT": ""}, fatal_line("Invalid port", value="")),
+        ([], {"LOG_LEVEL": ""}, fatal_line(LEVEL_MESSAGE, value="")),
+    ]
+    assert_fatal(cases)
+
+
+@pytest.mark.parametrize(("flag", "env", "message"), NUMERIC)
+@pytest.mark.parametrize("raw", NOT_INTEGERS)
+def test_every_non_integer_is_the_options_error(
+    flag: str, env: str, message: str, raw: str
+) -> None:
+    for args, environ in (([f"{flag}={raw}"], {}), ([], {env: raw})):
+        with pytest.raises(ConfigError) as info:
+            resolve(args, environ)
+        assert (info.value.message, info.value.fields) == (message, {"value": raw})
+
+
+LEVEL_MESSAGE = "Invalid log level (must be 'debug', 'info', 'warn', or 'error')"
+FORMAT_MESSAGE = "Invalid log format (must be 'json' or 'text')"
+BACKTRACKING = "Invalid allowed-hosts regex: pattern may cause catastrophic backtracking"
+PORT = "Invalid port"
+TLS_BOTH = "Both --tls-cert and --tls-key must be provided for TLS"
+TLS_CERT = "TLS certificate file not found"
+TLS_KEY = "TLS key file not found"
+MTLS_CA = "mTLS CA certificate file not found"
+MTLS_NEEDS_TLS = "--mtls-ca requires TLS to be enabled (--tls-cert and --tls-key)"
+PIPELINE = (
+    "Pipeline endpoint requires AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables"
+)
+
+
+def test_other_fatal_messages(tmp_path: Path) -> None:
+    cert, key, ca = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    for path in (cert, key, ca):
+        path.write_text("x")
+    missing = str(tmp_path / "nope.pem")
+    directory = str(tmp_path)  # a directory is not a certificate file
+    spaced = '"1 2"'  # a value with a space is quoted
+    cases: list[Case] = [
+        (["--log-format", "JSON"], None, fatal_line(FORMAT_MESSAGE, value="JSON")),
+        (["--log-format", "json "], None, fatal_line(FORMAT_MESSAGE, value='"json "')),
+        ([], {"LOG_FORMAT": "xml"}, fatal_line(FORMAT_MESSAGE, value="xml")),
+        (["-L", "WARN"], None, fatal_line(LEVEL_MESSAGE, value="WARN")),
+        (["-L", "warning"], None, fatal_line(LEVEL_MESSAGE, value="warning")),
+        (["--allowed-hosts", "(a+)+$"], None, fatal_line(BACKTRACKING, value="(a+)+$")),
+        (["-a", "ex\\.(com"], None, fatal_line("Invalid allowed-hosts regex", value="ex\\.(com")),
+        ([], {"ALLOWED_HOSTS": "["}, fatal_line("Invalid allowed-hosts regex", value="[")),
+        (["--tls-cert", str(cert)], None, fatal_line(TLS_BOTH)),
+        ([], {"TLS_KEY": str(key)}, fatal_line(TLS_BOTH)),
+        (["--tls-cert", missing, "--tls-key", missing], None, fatal_line(TLS_CERT, path=missing)),
+        (["--tls-cert", str(cert), "--tls-key", missing], None, fatal_line(TLS_KEY, path=missing)),
+        (
+            ["--tls-cert", directory, "--tls-key", str(key)],
+            None,
+            fatal_line(TLS_CERT, path=directory),
+        ),
+        (["--mtls-ca", missing], None, fatal_line(MTLS_CA, path=missing)),
+        ([], {"MTLS_CA": missing}, fatal_line(MTLS_CA, path=missing)),  # before "requires TLS"
+        (["--mtls-ca", str(ca)], None, fatal_line(MTLS_NEEDS_TLS)),
+        (["--enable-pipeline"], None, fatal_line(PIPELINE)),
+        ([], {"ENABLE_PIPELINE": "true", "AWS_ACCESS_KEY_ID": "a"}, fatal_line(PIPELINE)),
+        (["-P"], {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "b"}, fatal_line(PIPELINE)),
+        # FATAL lines are text whatever the configured format and level say
+        (["--log-format", "json", "--port", "abc"], None, fatal_line(PORT, value="abc")),
+        (
+            [],
+            {"LOG_FORMAT": "json", "LOG_LEVEL": "error", "PORT": "1 2"},
+            fatal_line(PORT, value=spaced),
+        ),
+    ]
+    assert_fatal(cases)
+
+
+def test_validation_order(tmp_path: Path) -> None:
+    """All invalid at once; fixing them one by one reveals the next check of config.md."""
+    real = tmp_path / "real.pem"
+    real.write_text("x")
+    missing = str(tmp_path / "missing.pem")
+    steps: list[tuple[list[str], re.Pattern[str]]] = [
+        (["--port", "x"], fatal_line("Invalid port", value="x")),
+        (["--concurrency", "x"], fatal_line("Invalid concurrency", value="x")),
+        (["--body-limit", "x"], fatal_line("Invalid body limit", value="x")),
+        (["--pixel-limit", "x"], fatal_line("Invalid pixel limit", value="x")),
+        (["--dimension-limit", "x"], fatal_line("Invalid dimension limit", value="x")),
+        (["--allowed-hosts", "("], fatal_line("Invalid allowed-hosts regex", value="(")),
+        (["--log-format", "x"], fatal_line(FORMAT_MESSAGE, value="x")),
+        (["--log-level", "x"], fatal_line(LEVEL_MESSAGE, value="x")),
+        (["--tls-cert", missing, "--tls-key", str(real)], fatal_line(TLS_CERT, path=missing)),
+        (["--mtls-ca", missing], fatal_line(MTLS_CA, path=missing)),
+        (["--max-pipeline-tasks", "x"], fatal_line("Invalid max-pipeline-tasks", value="x")),
+        (["--enable-pipeline"], fatal_line(PIPELINE)),
+        (["--queue-limit", "x"], fatal_line("Invalid queue limit", value="x")),
+        (["--shutdown-timeout", "x"], fatal_line("Invalid shutdown timeout", value="x")),
+    ]
+    cases: list[Case] = []
+    for i, (_, pattern) in enumerate(steps):
+        cases.append(([a for later, _p in steps[i:] for a in later], None, pattern))
+    assert_fatal(cases)
+
+
+# --- usage errors, help, version -----------------------------------------------------------
+
+
+USAGE_ERRORS = [
+    ["--bogus"],
+    ["-z"],
+    ["--port"],
+    ["--host"],
+    ["--port", "--host", "x"],
+    ["serve"],
+    ["--port", "8000", "extra"],
+    ["--enable-fetch", "-1"],
+    ["--unix"],
+    ["--por", "8000"],  # no abbreviations
+    ["--", "x"],
+]
+
+
+def test_usage_errors_exit_1_help_and_version() -> None:
+    help_cases: list[list[str]] = [["--help"], ["-h"], ["--port", "abc", "--help"]]
+    version_cases: list[list[str]] = [["--version"], ["-V"]]
+    all_cases = USAGE_ERRORS + help_cases + version_cases
+    results = run_cli_many([(args, None) for args in all_cases])
+    for args, result in zip(USAGE_ERRORS, results, strict=False):
+        assert result.returncode == 1, (args, result)
+        assert result.stderr.startswith("imaged: error:"), (args, result.stderr)
+        assert result.stdout == "", args
+    for result in results[len(USAGE_ERRORS) : -len(version_cases)]:
+        assert result.returncode == 0
+        text = " ".join(result.stdout.split())
+        for setting in REGISTRY:
+            for flag in setting.flags:
+                assert flag in text, flag
+            assert f"[env {setting.env}]" in text, setting.env
+        assert "--version" in text and "-V" in text
+    for result in results[-len(version_cases) :]:
+        assert (result.returncode, result.stdout, result.stderr) == (0, "0.2.3\n", "")
+
+
+# --- precedence and parsing (cli.resolve, the code main() runs) -------------------------
+
+
+def test_defaults() -> None:
+    settings = resolve([], {})
+    assert settings == Settings()
+    assert settings.port == 8000 and settings.host is None and settings.unix is None
+    assert settings.body_limit == 16777216 and settings.pixel_limit == 100000000
+    assert settings.dimension_limit == 16384 and settings.max_pipeline_tasks == 10
+    assert (settings.log_format, settings.log_level) == ("text", "info")
+    assert not settings.enable_fetch and not settings.enable_pipeline
+    assert (settings.header_timeout, settings.body_timeout) == (30, 60)
+    assert (settings.keepalive_timeout, settings.shutdown_timeout) == (10, 10)
+    assert settings.effective_queue_limit >= max(64, 4 * settings.concurrency)
+
+
+def test_flag_beats_env_beats_default() -> None:
+    assert resolve([], {"PORT": "3000"}).port == 3000
+    assert resolve(["--port", "4000"], {"PORT": "3000"}).port == 4000
+    assert resolve(["-p", "4000"], {"PORT": "junk"}).port == 4000  # env not even parsed
+    assert resolve([], {"HOST": "0.0.0.0"}).host == "0.0.0.0"
+    assert resolve(["-H", "::1"], {"HOST": "0.0.0.0"}).host == "::1"
+    assert resolve([], {"CONCURRENCY": " 3 "}).concurrency == 3
+    assert resolve(["-c", "+2"], {"CONCURRENCY": "3"}).concurrency == 2
+    assert resolve([], {"LOG_LEVEL": "debug"}).log_level == "debug"
+    assert resolve(["-L", "warn"], {"LOG_LEVEL": "debug"}).log_level == "warn"
+    assert resolve([], {"UNIX_SOCKET": "/tmp/x.sock"}).unix == "/tmp/x.sock"
+    assert resolve(["--body-limit=10"], {"BODY_LIMIT": "20"}).body_limit == 10
+    assert resolve(["--port=1", "--port=2"], {}).port == 2  # the last flag wins
+
+
+def test_every_setting_reads_its_flag_and_env() -> None:
+    samples = {"int": "7", "choice": None, "bool": "true", "regex": "example", "str": "h"}
+    for setting in REGISTRY:
+        if setting.kind in ("path",) or setting.name in ("tls_cert", "tls_key", "mtls_ca"):
+            continue
+        value = setting.choices[-1] if setting.kind == "choice" else samples[setting.kind]
+        assert value is not None
+        env: dict[str, str] = {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
+        expected = setting.parse(value)
+        from_env = resolve([], {**env, setting.env: value})
+        from_flag = resolve([f"{setting.flags[-1]}={value}"], env)
+        assert getattr(from_env, setting.name) == expected, setting.name
+        assert getattr(from_flag, setting.name) == expected, setting.name
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        ([], {}, False),
+        (["--enable-fetch"], {}, True),
+        (["-f"], {}, True),
+        (["--enable-fetch", "false"], {}, False),
+        (["--enable-fetch", "FALSE"], {}, False),
+        (["--enable-fetch=0"], {}, False),
+        (["-f", "0"], {}, False),
+        (["--enable-fetch", "true"], {}, True),
+        (["--enable-fetch=1"], {}, True),
+        (["--enable-fetch="], {}, True),  # empty → true (QUIRK)
+        (["--enable-fetch", "no"], {}, True),  # anything else → true (QUIRK)
+        (["--enable-fetch", "off"], {}, True),
+        (["--enable-fetch", "--port", "9000"], {}, True),  # next arg is an option
+        ([], {"ENABLE_FETCH": "false"}, False),
+        ([], {"ENABLE_FETCH": "False"}, False),
+        ([], {"ENABLE_FETCH": "0"}, False),
+        ([], {"ENABLE_FETCH": ""}, True),
+        ([], {"ENABLE_FETCH": "yes"}, True),
+        ([], {"ENABLE_FETCH": " false"}, True),
+        (["--enable-fetch", "false"], {"ENABLE_FETCH": "true"}, False),
+        (["--enable-fetch"], {"ENABLE_FETCH": "0"}, True),
+    ],
+)
+def test_boolean_flags(args: list[str], env: dict[str, str], expected: bool) -> None:
+    assert resolve(args, env).enable_fetch is expected
+
+
+def test_boolean_flag_followed_by_option_keeps_that_option() -> None:
+    settings = resolve(["--enable-fetch", "--port", "9000", "-P", "false"], {})
+    assert settings.enable_fetch and settings.port == 9000 and not settings.enable_pipeline
+    assert resolve(["--disable-ssrf-protection"], {}).disable_ssrf_protection
+
+
+def test_empty_text_settings_mean_unset() -> None:
+    settings = resolve(
+        [], {"HOST": "", "UNIX_SOCKET": "", "ALLOWED_HOSTS": "", "TLS_CERT": "", "TLS_KEY": ""}
+    )
+    assert settings.host is None and settings.unix is None and settings.allowed_hosts is None
+    assert settings.tls_cert is None and not settings.tls
+
+
+def test_pipeline_credentials_or_output_dir(tmp_path: Path) -> None:
+    creds = {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
+    assert resolve(["--enable-pipeline"], creds).enable_pipeline
+    local = resolve(["-P", "--output-dir", str(tmp_path)], {})
+    assert local.enable_pipeline and local.output_dir == str(tmp_path)
+    assert not resolve(["-P", "false"], {}).enable_pipeline  # off: no credentials needed
+    with pytest.raises(ConfigError) as info:
+        resolve([], {"ENABLE_PIPELINE": "1", "OUTPUT_DIR": ""})
+    assert info.value.message == PIPELINE
+
+
+def test_max_pipeline_tasks_validated_even_when_pipeline_off() -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve(["--max-pipeline-tasks", "0"], {})
+    assert (info.value.message, info.value.fields) == ("Invalid max-pipeline-tasks", {"value": "0"})
+
+
+def test_usage_error_type() -> None:
+    with pytest.raises(UsageError):
+        resolve(["positional"], {})
