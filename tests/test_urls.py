@@ -146,5 +146,5 @@ def test_unresolvable_redirect_locations(location: str) -> None:
 
 def test_non_string_values_are_invalid_urls() -> None:
     # Pipelines hand JSON values through; a number is not a URL.
-    with pytest.raises(FetchError, match="^fetch: invalid URL$"):
+    with pytest.raises(FetchError, match=r"^fetch: invalid URL$"):
         parse_target(5)  # type: ignore[arg-type]

@@ -17,7 +17,7 @@ from imaged.settings import BY_NAME, REGISTRY, Settings
 # The checks of config.md in their order; the extensions follow, in registry order.
 _NUMBERS = ("port", "concurrency", "body_limit", "pixel_limit", "dimension_limit")
 _EXTENSIONS = tuple(s.name for s in REGISTRY if s.extension and s.kind == "int")
-_OPTIONAL_TEXT = ("host", "unix", "output_dir")
+_OPTIONAL_TEXT = ("host", "unix", "output_dir", "pipeline_buckets")
 _PIPELINE_CREDENTIALS = (
     "Pipeline endpoint requires AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables"
 )

@@ -147,6 +147,17 @@ REGISTRY: tuple[Setting, ...] = (
     Setting("output_dir", ("--output-dir",), "OUTPUT_DIR", None, "path", "<dir>",
             "store pipeline outputs under <dir>/<bucket>/<key> instead of uploading to S3",
             extension=True),
+    Setting("pipeline_buckets", ("--pipeline-buckets",), "PIPELINE_BUCKETS", None, "str",
+            "<names>", "comma-separated buckets pipeline tasks may write to; tasks naming "
+            "another bucket fail before any work", default_doc="any bucket",
+            extension=True),
+    _int("max_pipeline_output", ("--max-pipeline-output",), "MAX_PIPELINE_OUTPUT", 134217728,
+         "<bytes>", "largest encoded output of one pipeline task", "Invalid max pipeline output",
+         extension=True),
+    _int("max_pipeline_total_output", ("--max-pipeline-total-output",),
+         "MAX_PIPELINE_TOTAL_OUTPUT", 536870912, "<bytes>",
+         "total encoded output of one pipeline request", "Invalid max pipeline total output",
+         extension=True),
     Setting("log_format", ("-l", "--log-format"), "LOG_FORMAT", "text", "choice", "<format>",
             "log line format", "Invalid log format (must be 'json' or 'text')",
             choices=("json", "text")),
@@ -201,6 +212,9 @@ class Settings:
     enable_pipeline: bool = False
     max_pipeline_tasks: int = 10
     output_dir: str | None = None
+    pipeline_buckets: str | None = None
+    max_pipeline_output: int = 134217728
+    max_pipeline_total_output: int = 536870912
     log_format: str = "text"
     log_level: str = "info"
     tls_cert: str | None = None
@@ -216,6 +230,12 @@ class Settings:
     @property
     def effective_queue_limit(self) -> int:
         return self.queue_limit or max(64, 4 * self.concurrency)
+
+    @property
+    def allowed_buckets(self) -> frozenset[str] | None:
+        if not self.pipeline_buckets:
+            return None
+        return frozenset(b.strip() for b in self.pipeline_buckets.split(",") if b.strip())
 
     @property
     def tls(self) -> bool:

@@ -110,7 +110,15 @@ class PipelineRunner:
             from imaged.pipeline.storage.s3 import S3Storage
 
             storage = S3Storage.from_environ(os.environ)
-        return cls(settings, engine, fetcher, storage)
+        return cls(
+            settings,
+            engine,
+            fetcher,
+            storage,
+            max_task_output=settings.max_pipeline_output,
+            max_total_output=settings.max_pipeline_total_output,
+            allowed_buckets=settings.allowed_buckets,
+        )
 
     async def close(self) -> None:
         await self.storage.close()

@@ -14,7 +14,7 @@ from imaged.log import Logger
 from imaged.server import handlers
 from imaged.server.body import check_content_type, check_declared_length
 from imaged.server.errors import error_middleware, text_response
-from imaged.server.state import STATE, State
+from imaged.server.state import STARTED, STATE, State
 from imaged.settings import Settings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -24,7 +24,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def start_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Stamps the start time; before any handler runs, refuses a declared body over the
     limit (413, nothing read) and, on a route that takes a body, a malformed Content-Type."""
-    request["started"] = time.monotonic()
+    request[STARTED] = time.monotonic()
     check_declared_length(request, request.app[STATE].settings.body_limit)
     if request.method == "PUT" and request.match_info.http_exception is None:
         check_content_type(request)

@@ -25,14 +25,14 @@ from imaged.params.query import (
 from imaged.params.transform import ParsedTransform, parse_transform_query
 from imaged.server.body import read_image_body
 from imaged.server.errors import json_response
-from imaged.server.state import State, get_state
+from imaged.server.state import STARTED, State, get_state
 
 MISSING_BODY = "image data must be provided in the request body"
 MISSING_URL = "missing 'url' query parameter"
 
 
 def _elapsed_ms(request: web.Request) -> str:
-    return str(round((time.monotonic() - request["started"]) * 1000))
+    return str(round((time.monotonic() - request[STARTED]) * 1000))
 
 
 def _query(request: web.Request) -> QueryDict:

@@ -26,6 +26,7 @@ class State:
 
 
 STATE = web.AppKey("state", State)
+STARTED = web.RequestKey("started", float)  # time.monotonic() when the request arrived
 
 
 def get_state(request: web.Request) -> State:
