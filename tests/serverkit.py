@@ -1,8 +1,5 @@
-"""Helpers for the server/CLI tests: a server started with exactly the given arguments,
-raw HTTP over TCP or unix sockets, and a throw-away PKI for TLS/mTLS.
-
-`tests.serverproc.ServerProcess` always adds `--host/--port`; the tests of defaults,
-precedence and unix sockets need full control of argv and the environment.
+"""Helpers for the server/CLI tests: raw HTTP over TCP or unix sockets and a throw-away PKI
+for TLS/mTLS. The process wrappers live in `tests.serverproc` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -12,36 +9,24 @@ import http.client
 import ipaddress
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from imaged.settings import REGISTRY
-from tests.serverproc import ROOT
+from tests.serverproc import (  # noqa: F401 (re-exported for the server tests)
+    ROOT,
+    Proc,
+    clean_env,
+    free_port,
+    run_cli,
+)
 
 TEXT = "text/plain; charset=utf-8"
 LINE_TIME = r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d"
-_OTHER_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "VIPS_CONCURRENCY")
-
-
-def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The test process environment without any imaged setting, plus `extra`."""
-    names = {s.env for s in REGISTRY} | set(_OTHER_ENV)
-    env = {k: v for k, v in os.environ.items() if k not in names}
-    env.update(extra or {})
-    return env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def port_is_free(port: int) -> bool:
@@ -61,20 +46,6 @@ def ipv6_loopback() -> bool:
     except OSError:
         return False
     return True
-
-
-def run_cli(
-    args: Sequence[str], env: Mapping[str, str] | None = None, timeout: float = 30.0
-) -> subprocess.CompletedProcess[str]:
-    """`python -m imaged ARGS` that is expected to exit by itself."""
-    return subprocess.run(
-        [sys.executable, "-m", "imaged", *args],
-        capture_output=True,
-        text=True,
-        env=clean_env(env),
-        cwd=ROOT,
-        timeout=timeout,
-    )
 
 
 def run_cli_many(
@@ -98,76 +69,6 @@ def run_cli_many(
         out, err = proc.communicate(timeout=timeout)
         results.append(subprocess.CompletedProcess(list(args), proc.returncode, out, err))
     return results
-
-
-class Proc:
-    """`python -m imaged ARGS` with exactly these args and a clean environment."""
-
-    def __init__(
-        self, args: Sequence[str] = (), env: Mapping[str, str] | None = None, wait: bool = True
-    ) -> None:
-        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (lives as long as the server)
-            prefix="imaged-", suffix=".log", delete=False
-        )
-        self._final: str | None = None
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "imaged", *args],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=clean_env(env),
-            cwd=ROOT,
-        )
-        if wait:
-            self.wait_ready()
-
-    def log(self) -> str:
-        if self._final is not None:
-            return self._final
-        return Path(self._log.name).read_text(errors="replace")
-
-    def lines(self) -> list[str]:
-        return self.log().splitlines()
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if "server listening" in self.log():
-                return
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited {self.proc.returncode}:\n{self.log()}")
-            time.sleep(0.02)
-        raise RuntimeError(f"server did not start:\n{self.log()}")
-
-    def wait_log(self, text: str, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.log():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} not logged:\n{self.log()}")
-            time.sleep(0.02)
-
-    def send(self, sig: int = signal.SIGTERM) -> None:
-        self.proc.send_signal(sig)
-
-    def wait(self, timeout: float = 20.0) -> int:
-        return self.proc.wait(timeout)
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-    def __enter__(self) -> Proc:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-        self._final = self.log()  # still readable after the `with` block
-        os.unlink(self._log.name)
 
 
 # --- raw HTTP ----------------------------------------------------------------------------

@@ -1,4 +1,9 @@
-"""Start the real imaged server as a subprocess on a free loopback port."""
+"""Start the real imaged server as a subprocess.
+
+`Proc` runs `python -m imaged` with exactly the given arguments and a clean environment (for
+the tests of defaults, precedence and unix sockets); `ServerProcess` adds a free loopback
+`--host/--port` and an httpx client, which is what most tests want.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +19,11 @@ from pathlib import Path
 
 import httpx
 
+from imaged.settings import REGISTRY
+
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"
+_OTHER_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "VIPS_CONCURRENCY")
 
 
 def free_port() -> int:
@@ -24,8 +32,100 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class ServerProcess:
-    """One running `python -m imaged`; `url` is its base URL; `log()` its stdout so far."""
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The test process environment without any imaged setting, plus `extra`."""
+    names = {s.env for s in REGISTRY} | set(_OTHER_ENV)
+    env = {k: v for k, v in os.environ.items() if k not in names}
+    env.update(extra or {})
+    return env
+
+
+def run_cli(
+    args: Sequence[str], env: Mapping[str, str] | None = None, timeout: float = 30.0
+) -> subprocess.CompletedProcess[str]:
+    """`python -m imaged ARGS` that is expected to exit by itself (config errors, --help)."""
+    return subprocess.run(
+        [sys.executable, "-m", "imaged", *args],
+        capture_output=True,
+        text=True,
+        env=clean_env(env),
+        cwd=ROOT,
+        timeout=timeout,
+    )
+
+
+class Proc:
+    """`python -m imaged ARGS` with exactly these args and a clean environment."""
+
+    def __init__(
+        self, args: Sequence[str] = (), env: Mapping[str, str] | None = None, wait: bool = True
+    ) -> None:
+        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (lives as long as the server)
+            prefix="imaged-", suffix=".log", delete=False
+        )
+        self._final: str | None = None
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "imaged", *args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=clean_env(env),
+            cwd=ROOT,
+        )
+        if wait:
+            self.wait_ready()
+
+    def log(self) -> str:
+        if self._final is not None:
+            return self._final
+        return Path(self._log.name).read_text(errors="replace")
+
+    def lines(self) -> list[str]:
+        return self.log().splitlines()
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "server listening" in self.log():
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited {self.proc.returncode}:\n{self.log()}")
+            time.sleep(0.02)
+        raise RuntimeError(f"server did not start:\n{self.log()}")
+
+    def wait_log(self, text: str, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not logged:\n{self.log()}")
+            time.sleep(0.02)
+
+    def send(self, sig: int = signal.SIGTERM) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 20.0) -> int:
+        return self.proc.wait(timeout)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def __enter__(self) -> Proc:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self._final = self.log()  # still readable after the `with` block
+        os.unlink(self._log.name)
+
+
+class ServerProcess(Proc):
+    """The server on a free loopback port; `url` is its base URL."""
 
     def __init__(
         self,
@@ -39,70 +139,9 @@ class ServerProcess:
     ) -> None:
         self.port = port or free_port()
         self.host = host
-        self.scheme = scheme
         self.url = f"{scheme}://{host}:{self.port}"
-        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (lives as long as the server)
-            prefix="imaged-", suffix=".log", delete=False
-        )
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAGED_",))}
-        for name in ("PORT", "HOST", "UNIX_SOCKET", "LOG_LEVEL", "LOG_FORMAT"):
-            full_env.pop(name, None)
-        full_env.update(env or {})
-        cmd = [sys.executable, "-m", "imaged", "--host", host, "--port", str(self.port), *args]
-        self.proc = subprocess.Popen(
-            cmd, stdout=self._log, stderr=subprocess.STDOUT, env=full_env, cwd=ROOT
-        )
-        if wait:
-            self.wait_ready()
-
-    def wait_ready(self, timeout: float = 30.0, **client_kwargs: object) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited {self.proc.returncode}:\n{self.log()}")
-            if "server listening" in self.log():
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"server did not start:\n{self.log()}")
+        super().__init__(["--host", host, "--port", str(self.port), *args], env, wait=wait)
 
     def client(self, **kwargs: object) -> httpx.Client:
         kwargs.setdefault("timeout", 60.0)
         return httpx.Client(base_url=self.url, **kwargs)  # type: ignore[arg-type]
-
-    def log(self) -> str:
-        return Path(self._log.name).read_text(errors="replace")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-    def __enter__(self) -> ServerProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-        os.unlink(self._log.name)
-
-
-def run_cli(
-    args: Sequence[str], env: Mapping[str, str] | None = None, timeout: float = 30.0
-) -> subprocess.CompletedProcess[str]:
-    """Run `python -m imaged ARGS` expecting it to exit by itself (config errors, --help)."""
-    full_env = {k: v for k, v in os.environ.items()}
-    for name in ("PORT", "HOST", "UNIX_SOCKET", "LOG_LEVEL", "LOG_FORMAT"):
-        full_env.pop(name, None)
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "imaged", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        cwd=ROOT,
-        timeout=timeout,
-    )
