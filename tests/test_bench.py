@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from bench import loadgen, memory, report
-from bench.procstat import Window, cpu_seconds, peak_mib, reset_peak, rss_mib
+from bench.procstat import Window, cpu_seconds, peak_mib, reset_peak, rss_mib, wait_idle
 from bench.servers import Imaged, find_library
 from bench.workloads import BY_KEY, WORKLOADS, select
 
@@ -79,8 +79,22 @@ def test_proc_measurements_of_a_busy_child() -> None:
         assert 0.35 <= window.cpu <= 1.5
         assert window.peak >= 64
         assert cpu_seconds(child.pid) >= 0.4
+        assert wait_idle(child.pid, quiet=0.2, timeout=10)  # sleeping now
         if reset_peak(child.pid):
             assert peak_mib(child.pid) <= rss_mib(child.pid) + 1
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_wait_idle_waits_for_a_busy_process() -> None:
+    code = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.5: pass\n"
+    code += "time.sleep(30)"
+    child = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        assert not wait_idle(child.pid, quiet=0.1, timeout=0.5)  # still burning: timeout
+        assert wait_idle(child.pid, quiet=0.2, timeout=30)
+        assert cpu_seconds(child.pid) >= 1.4
     finally:
         child.kill()
         child.wait()

@@ -25,6 +25,8 @@ def vips_message(exc: pyvips.Error) -> str:
     lines: list[str] = []
     for raw in f"{exc.message}\n{exc.detail or ''}".splitlines():
         line = raw.strip()
+        # libvips' own error domain is also called "image"; our ImageError adds the prefix.
+        line = line.removeprefix("image: ")
         if line and line not in lines and not line.startswith("unable to call"):
             lines.append(line)
     return "; ".join(lines)[:500] or "processing failed"
