@@ -31,8 +31,8 @@ def test_bucket_allow_list_and_per_task_cap(
     assert results["elsewhere"]["error"] == "task 'elsewhere': bucket 'other' is not allowed"
     assert results["big"]["status"] == "failed"
     assert (
-        "output size 18432 bytes exceeds the per-task limit of 3000 bytes"
-        == results["big"]["error"]
+        results["big"]["error"]
+        == "output size 18432 bytes exceeds the per-task limit of 3000 bytes"
     )
     assert results["small"]["status"] == "success"
     assert (tmp_path / "thumbs" / "small.png").stat().st_size == results["small"]["output"]["size"]
