@@ -31,6 +31,7 @@ from bench.workloads import BY_KEY, Workload
 
 Op = Callable[[], tuple[int, int | None, int | None]]  # → output bytes (0: none), width, height
 SUFFIX = {"webp": ".webp", "jpeg": ".jpg", "png": ".png", "avif": ".avif"}
+UNBOUNDED = 10_000_000  # libvips' largest coordinate
 
 
 def configure() -> None:
@@ -42,14 +43,18 @@ def configure() -> None:
 
 
 def thumbnail_op(workload: Workload, data: bytes) -> Op:
-    """`thumbnail_buffer` (shrink-on-load, auto-rotate, CMYK → sRGB) + save."""
+    """`thumbnail_buffer` (shrink-on-load, auto-rotate, CMYK → sRGB) + save, metadata
+    stripped like imaged's output. The huge `height` makes `width` the only constraint
+    (thumbnail's default height is the width: a portrait would fit a square)."""
     assert workload.width is not None and workload.fmt is not None
     suffix = SUFFIX[workload.fmt]
-    options = {"Q": workload.quality} if workload.quality is not None else {}
+    options: dict[str, object] = {"keep": "none"}
+    if workload.quality is not None:
+        options["Q"] = workload.quality
     width = workload.width
 
     def op() -> tuple[int, int | None, int | None]:
-        image = pyvips.Image.thumbnail_buffer(data, width)
+        image = pyvips.Image.thumbnail_buffer(data, width, height=UNBOUNDED)
         out = image.write_to_buffer(suffix, **options)
         return len(out), image.width, image.height
 

@@ -13,7 +13,7 @@ from typing import Any
 import pyvips
 
 from bench import loadgen
-from bench.procstat import Window
+from bench.procstat import Window, wait_idle
 from bench.servers import Server, allocator_env
 from bench.workloads import ROOT, Workload
 
@@ -87,6 +87,7 @@ def measure_server(
 ) -> Row:
     """CPU and peak RSS of the server process while `tool` drives it at `concurrency`."""
     load = server_load(server, workload, peer)
+    wait_idle(server.pid)
     with Window(server.pid) as window:
         result = loadgen.run(tool, load, concurrency, duration)
     done = result.requests

@@ -6,7 +6,6 @@ Every study starts a fresh imaged so earlier work does not inflate its numbers.
 from __future__ import annotations
 
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import pyvips
 
 from bench import loadgen
-from bench.procstat import Window, rss_mib
+from bench.procstat import Window, rss_mib, wait_idle
 from bench.servers import Imaged
 from bench.workloads import BY_KEY, Workload
 
@@ -64,12 +63,12 @@ def drift(tool: str, allocator: str, concurrency: int, plan: Plan) -> dict[str, 
     with Imaged(concurrency, allocator) as server:
         load = _load(server, w1)
         first = loadgen.run(tool, load, plan.soak_concurrency, cap, plan.drift_first)
-        time.sleep(0.5)
+        wait_idle(server.pid)
         rss_first = rss_mib(server.pid)
         rest = loadgen.run(
             tool, load, plan.soak_concurrency, cap, plan.drift_total - first.requests
         )
-        time.sleep(0.5)
+        wait_idle(server.pid)
         rss_total = rss_mib(server.pid)
         return {
             "requests_first": first.requests,
@@ -127,6 +126,7 @@ def scaling(tool: str, allocator: str, workload: Workload, plan: Plan) -> list[d
         with Imaged(level, allocator) as server:
             load = _load(server, workload)
             loadgen.run(tool, load, level, 3600, max(2, level))  # warm-up
+            wait_idle(server.pid)
             with Window(server.pid) as window:
                 result = loadgen.run(tool, load, plan.scaling_connections, plan.scaling_seconds)
             rows.append(

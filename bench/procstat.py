@@ -58,6 +58,24 @@ def mapped_libraries(pid: int, needle: str) -> list[str]:
     return found
 
 
+def wait_idle(pid: int, quiet: float = 0.3, timeout: float = 60.0) -> bool:
+    """Wait until `pid` used less than 2 % of a core over `quiet` seconds.
+
+    A load generator that stops (end of its duration, or a request cap) leaves requests
+    in flight that the server still finishes; without this wait their CPU time would be
+    charged to the next measurement window.
+    """
+    deadline = time.monotonic() + timeout
+    last = cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        now = cpu_seconds(pid)
+        if now - last < 0.02 * quiet + 1 / CLOCK_TICKS:
+            return True
+        last = now
+    return False
+
+
 class RssSampler:
     """Samples VmRSS of `pid` in a thread; `peak` is the highest value seen (MiB)."""
 

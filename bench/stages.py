@@ -27,9 +27,9 @@ if __package__ in (None, ""):
 
 import pyvips
 
-from bench import loadgen
-from bench.inproc import SUFFIX, configure
-from bench.procstat import Window
+from bench import loadgen, memory
+from bench.inproc import SUFFIX, UNBOUNDED, configure
+from bench.procstat import Window, wait_idle
 from bench.servers import THUMBOR_VENV, Imaged, default_allocator
 from bench.workloads import ROOT, Workload, select
 
@@ -128,7 +128,79 @@ def colour_and_encode(workload: Workload, small: pyvips.Image, repeat: int) -> S
         lambda: final.write_to_buffer(suffix, **kwargs), repeat
     )
     stages["output_size"] = f"{final.width}×{final.height}"
+    stages.update(encoder_variants(workload, final, repeat))
     return stages
+
+
+def encoder_variants(workload: Workload, final: pyvips.Image, repeat: int) -> Stages:
+    """What the encoder settings cost: WebP effort × smart_subsample, AVIF effort,
+    JPEG baseline vs progressive + optimised Huffman."""
+    q = {"Q": workload.quality} if workload.quality is not None else {}
+    variants: dict[str, dict[str, Any]] = {}
+    if workload.fmt == "webp":
+        for effort in (2, 4):
+            for smart in (True, False):
+                variants[f"webp_effort{effort}_smart_subsample_{smart}"] = {
+                    "effort": effort,
+                    "smart_subsample": smart,
+                }
+    elif workload.fmt == "avif":
+        variants = {f"avif_effort{e}": {"effort": e, "compression": "av1"} for e in (0, 2, 4)}
+    elif workload.fmt == "jpeg":
+        variants = {
+            "jpeg_baseline": {},
+            "jpeg_progressive_optimized": {"interlace": True, "optimize_coding": True},
+        }
+    suffix = SUFFIX[workload.fmt or "jpeg"]
+    stages: Stages = {}
+    for name, kwargs in variants.items():
+        options = {**q, **kwargs, "keep": "none"}
+        n = max(2, repeat // 3) if workload.fmt == "avif" else repeat
+        stages[f"encode_{name}_ms"] = cpu_ms(_saver(final, suffix, options), n)
+        stages[f"encode_{name}_bytes"] = len(final.write_to_buffer(suffix, **options))
+    return stages
+
+
+def _saver(image: pyvips.Image, suffix: str, options: dict[str, Any]) -> Callable[[], Any]:
+    return lambda: image.write_to_buffer(suffix, **options)
+
+
+_COPIES_CHILD = """
+import sys, pyvips
+from pathlib import Path
+from bench.procstat import peak_mib, reset_peak, rss_mib
+pyvips.cache_set_max(0)
+pyvips.vips_lib.vips_concurrency_set(1)
+data, mode, width = Path(sys.argv[1]).read_bytes(), sys.argv[2], int(sys.argv[3])
+def load(**kw):
+    if mode == "buffer":
+        return pyvips.Image.jpegload_buffer(data, access="sequential", **kw)
+    return pyvips.Image.jpegload_source(pyvips.Source.new_from_memory(data),
+                                        access="sequential", **kw)
+import os
+before = rss_mib(os.getpid())
+reset_peak(os.getpid())
+full = load()
+shrink = max(f for f in (1, 2, 4, 8) if full.width / f >= width)
+small = load(shrink=shrink)
+small.resize(width / small.width).webpsave_buffer(Q=75)
+print(peak_mib(os.getpid()) - before)
+"""
+
+
+def input_copies(path: Path, width: int) -> Stages:
+    """Extra peak RSS (fresh process) of a header load + shrink-on-load reload + encode, with
+    the input passed as bytes (`*load_buffer` copies it into a libvips blob, per load) and
+    as a memory source (`Source.new_from_memory`: no copy)."""
+    out: Stages = {}
+    for mode in ("buffer", "source"):
+        cmd = [sys.executable, "-c", _COPIES_CHILD, str(path), mode, str(width)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+        value: float | str = (
+            float(proc.stdout) if proc.returncode == 0 else f"n/a ({proc.stderr[-200:]})"
+        )
+        out[f"load_shrink_encode_extra_peak_rss_{mode}_mb"] = value
+    return out
 
 
 def generic_stages(workload: Workload, data: bytes, repeat: int) -> Stages:
@@ -186,58 +258,79 @@ def metadata_stages(data: bytes, repeat: int) -> Stages:
     return stages
 
 
-def engine_ms(workload: Workload, data: bytes, repeat: int) -> float | str:
-    """The whole transform through imaged's engine, in-process (no HTTP, no thread hop)."""
+def engine_call(workload: Workload, data: bytes) -> Callable[[], Any]:
+    """One request's work through imaged's engine, in-process (no HTTP, no thread hop)."""
+    from imaged.engine.options import Limits, MetadataOptions
 
-    def run() -> float:
-        from imaged.engine.options import Limits
-        from imaged.engine.transform import transform
-
-        fmt = "png" if workload.file.endswith(".png") else "jpeg"
-        options = transform_options(workload)
-        return cpu_ms(lambda: transform(data, fmt, options, Limits()), repeat)
-
-    return _try(run)
-
-
-def metadata_engine_ms(data: bytes, repeat: int) -> float | str:
-    def run() -> float:
+    if workload.kind == "metadata":
         from imaged.engine.metadata import extract
-        from imaged.engine.options import Limits, MetadataOptions
 
-        options = MetadataOptions(exif=True, stats=True, thumbhash=True)
-        return cpu_ms(lambda: extract(data, "jpeg", options, Limits()), repeat)
+        meta = MetadataOptions(exif=True, stats=True, thumbhash=True)
+        return lambda: extract(data, "jpeg", meta, Limits())
+    from imaged.engine.transform import transform
 
-    return _try(run)
+    fmt = "png" if workload.file.endswith(".png") else "jpeg"
+    options = transform_options(workload)
+    return lambda: transform(data, fmt, options, Limits())
 
 
 def thumbnail_ms(workload: Workload, data: bytes, repeat: int) -> float:
     assert workload.width is not None
-    kwargs = {"Q": workload.quality} if workload.quality is not None else {}
+    kwargs: dict[str, Any] = {"keep": "none"}
+    if workload.quality is not None:
+        kwargs["Q"] = workload.quality
     suffix = SUFFIX[workload.fmt or "jpeg"]
     width = workload.width
     return cpu_ms(
-        lambda: pyvips.Image.thumbnail_buffer(data, width).write_to_buffer(suffix, **kwargs),
+        lambda: pyvips.Image.thumbnail_buffer(data, width, height=UNBOUNDED).write_to_buffer(
+            suffix, **kwargs
+        ),
         repeat,
     )
 
 
-def server_ms(workloads: list[Workload], requests: int, tool: str) -> dict[str, Any]:
-    """Server CPU per request at concurrency 1, and the HTTP floor for the same body
-    (PUT /metadata with no flags: body read + header parse + JSON)."""
-    out: dict[str, Any] = {}
+def server_vs_engine(
+    workloads: list[Workload], rounds: int, per_round: int, tool: str
+) -> dict[str, dict[str, float | str]]:
+    """Mean CPU per request of the engine in-process, of the server over HTTP (concurrency
+    1) and of the HTTP floor for the same body (`PUT /metadata` without flags: body read +
+    header + JSON), measured in alternating rounds so that the machine's changing load
+    hits all three alike."""
+    out: dict[str, dict[str, float | str]] = {}
     with Imaged(1, default_allocator()) as server:
         for w in workloads:
-            load = loadgen.Load("PUT", server.url + w.imaged_target, w.path)
-            loadgen.run(tool, load, 1, 3600, 3)
-            with Window(server.pid) as window:
-                result = loadgen.run(tool, load, 1, 3600, requests)
-            out[w.key] = window.cpu / max(1, result.requests) * 1000
-            floor = loadgen.Load("PUT", server.url + "/metadata", w.path)
-            loadgen.run(tool, floor, 1, 3600, 3)
-            with Window(server.pid) as window:
-                result = loadgen.run(tool, floor, 1, 3600, requests)
-            out[f"{w.key}_http_floor"] = window.cpu / max(1, result.requests) * 1000
+            data = w.path.read_bytes()
+            try:
+                call = engine_call(w, data)
+                call()
+            except Exception as exc:
+                call = None
+                out[w.key] = {"engine": f"n/a ({type(exc).__name__}: {str(exc)[:80]})"}
+            loads = {
+                "server": loadgen.Load("PUT", server.url + w.imaged_target, w.path),
+                "floor": loadgen.Load("PUT", server.url + "/metadata", w.path),
+            }
+            for load in loads.values():
+                loadgen.run(tool, load, 1, 3600, 3)
+            sums = {"engine": 0.0, "server": 0.0, "floor": 0.0}
+            counts = {"engine": 0, "server": 0, "floor": 0}
+            for _ in range(rounds):
+                if call is not None:
+                    started = time.process_time()
+                    for _ in range(per_round):
+                        call()
+                    sums["engine"] += time.process_time() - started
+                    counts["engine"] += per_round
+                for name, load in loads.items():
+                    wait_idle(server.pid)
+                    with Window(server.pid) as window:
+                        result = loadgen.run(tool, load, 1, 3600, per_round)
+                    sums[name] += window.cpu
+                    counts[name] += result.requests
+            entry = out.setdefault(w.key, {})
+            for name, total in sums.items():
+                if counts[name]:
+                    entry[name] = total / counts[name] * 1000
     return out
 
 
@@ -324,7 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/stages.py", description=__doc__)
     parser.add_argument("--workloads", default="W1,W2,W6")
     parser.add_argument("--repeat", type=int, default=15)
-    parser.add_argument("--server-requests", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=6, help="engine/server alternations")
+    parser.add_argument("--per-round", type=int, default=5, help="requests per round")
     parser.add_argument("--py-spy", type=float, default=0.0, metavar="SECONDS")
     parser.add_argument("--loadgen", default="auto", choices=("auto", "wrk", "python"))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
@@ -333,13 +427,12 @@ def main(argv: list[str] | None = None) -> int:
     tool = loadgen.choose(args.loadgen)
     workloads = select(args.workloads)
     results: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "workloads": {}}
-    server = server_ms(workloads, args.server_requests, tool)
+    server = server_vs_engine(workloads, args.rounds, args.per_round, tool)
     for w in workloads:
         data = w.path.read_bytes()
         print(f"{w.key}: {w.title}", file=sys.stderr, flush=True)
         if w.kind == "metadata":
             stages = metadata_stages(data, args.repeat)
-            stages["engine_in_process_ms"] = metadata_engine_ms(data, args.repeat)
         else:
             stages = (
                 jpeg_stages(w, data, args.repeat)
@@ -347,12 +440,19 @@ def main(argv: list[str] | None = None) -> int:
                 else generic_stages(w, data, args.repeat)
             )
             stages["pyvips_thumbnail_save_ms"] = thumbnail_ms(w, data, args.repeat)
-            stages["engine_in_process_ms"] = engine_ms(w, data, args.repeat)
-        stages["server_cpu_per_request_ms"] = server[w.key]
-        stages["server_http_floor_same_body_ms"] = server[f"{w.key}_http_floor"]
-        engine = stages["engine_in_process_ms"]
-        if isinstance(engine, float):
-            stages["server_minus_engine_ms"] = server[w.key] - engine
+        if w.file.endswith(".jpg") and w.width:
+            stages.update(input_copies(w.path, w.width))
+        if w.key == "W1":
+            with memory.temp_dir() as tmp:
+                big = input_copies(memory.make_big_jpeg(Path(tmp)), 400)
+            stages.update({k.replace("extra", "48mp_extra"): v for k, v in big.items()})
+        measured = server[w.key]
+        stages["engine_in_process_mean_ms"] = measured.get("engine", "n/a")
+        stages["server_cpu_per_request_mean_ms"] = measured.get("server", "n/a")
+        stages["server_http_floor_same_body_ms"] = measured.get("floor", "n/a")
+        engine, whole = measured.get("engine"), measured.get("server")
+        if isinstance(engine, float) and isinstance(whole, float):
+            stages["server_minus_engine_ms"] = whole - engine
         entry = {"title": w.title, "stages": stages, "pillow": pillow(w, args.repeat)}
         results["workloads"][w.key] = entry
         print(json.dumps(entry, indent=1), file=sys.stderr, flush=True)

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -143,25 +144,27 @@ def test_summary_applies_the_issue_targets() -> None:
     assert "| W1 | 82.5 | 100.0 | – | 75.0 | thumbor × 1.0 | 1.10 | **no** |" in text
 
 
-def test_python_load_generator_counts_and_times(tmp_path: Path) -> None:
-    with ServerProcess(["--concurrency", "1"]) as server:
-        load = loadgen.Load("GET", server.url + "/healthz")
-        limited = loadgen.run_python(load, 3, 3600, 25)
-        assert (limited.requests, limited.errors) == (25, 0)
-        timed = loadgen.run_python(load, 2, 0.5)
-        assert timed.requests > 5 and 0.4 < timed.duration < 5
-        missing = loadgen.run_python(loadgen.Load("GET", server.url + "/nope"), 1, 3600, 3)
-        assert (missing.requests, missing.errors) == (3, 3)
-        if loadgen.wrk_path():
-            # load.lua: PUT bodies, a request cap (BENCHDONE → SIGINT) and the JSON summary.
-            body = tmp_path / "body.bin"
-            body.write_bytes(b"not an image")
-            put = loadgen.Load("PUT", server.url + "/metadata", body)
-            result = loadgen.run_wrk(put, 2, 3600, 6)
-            assert result.requests >= 6 and result.errors == result.requests  # all 400s
-            assert result.duration < 60
-        else:
-            assert loadgen.choose("auto") == "python"
+def test_python_load_generator_counts_and_times(
+    tmp_path: Path, start_server: Callable[..., ServerProcess]
+) -> None:
+    server = start_server("--concurrency", "1")
+    load = loadgen.Load("GET", server.url + "/healthz")
+    limited = loadgen.run_python(load, 3, 3600, 25)
+    assert (limited.requests, limited.errors) == (25, 0)
+    timed = loadgen.run_python(load, 2, 0.5)
+    assert timed.requests > 5 and 0.4 < timed.duration < 5
+    missing = loadgen.run_python(loadgen.Load("GET", server.url + "/nope"), 1, 3600, 3)
+    assert (missing.requests, missing.errors) == (3, 3)
+    if loadgen.wrk_path():
+        # load.lua: PUT bodies, a request cap (BENCHDONE → SIGINT) and the JSON summary.
+        body = tmp_path / "body.bin"
+        body.write_bytes(b"not an image")
+        put = loadgen.Load("PUT", server.url + "/metadata", body)
+        result = loadgen.run_wrk(put, 2, 3600, 6)
+        assert result.requests >= 6 and result.errors == result.requests  # all 400s
+        assert result.duration < 60
+    else:
+        assert loadgen.choose("auto") == "python"
 
 
 def test_drift_study_against_the_real_server() -> None:

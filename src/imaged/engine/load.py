@@ -59,7 +59,12 @@ def load(
         kwargs["dpi"] = 72
     kwargs.update(options)
     try:
-        return deadline.track(pyvips.Operation.call(LOADERS[fmt], data, **kwargs))
+        # From a memory source rather than `*load_buffer`, which copies the whole input into
+        # libvips on every load (3 MB per 12 MP JPEG, ~25 MB for 48 MP). The caller keeps
+        # `data` alive for the whole operation, which is all the source needs.
+        source = pyvips.Source.new_from_memory(data)
+        loader = LOADERS[fmt].replace("_buffer", "_source")
+        return deadline.track(pyvips.Operation.call(loader, source, **kwargs))
     except pyvips.Error as exc:
         if vips_message(exc) == "processing failed":
             # Some loaders (PNG) fail on a bad header without any text; say what failed.
