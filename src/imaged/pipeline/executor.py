@@ -27,21 +27,8 @@ from imaged.params.pipeline import PipelineConfig, TaskSpec
 from imaged.pipeline.storage.base import Storage, StorageError
 from imaged.settings import Settings
 
-ALLOWED_CONTENT_TYPES = frozenset(
-    {
-        "image/avif",
-        "image/gif",
-        "image/heic",
-        "image/jpeg",
-        "image/jxl",
-        "image/png",
-        "image/svg+xml",
-        "image/tiff",
-        "image/webp",
-        "application/pdf",
-        "application/octet-stream",
-    }
-)
+# `output.contentType` may name any MIME type of formats.md (exact, case-sensitive).
+ALLOWED_CONTENT_TYPES = frozenset(MIME_TYPES.values())
 MIB = 1024 * 1024
 DEFAULT_MAX_TASK_OUTPUT = 128 * MIB
 DEFAULT_MAX_TOTAL_OUTPUT = 512 * MIB

@@ -73,6 +73,23 @@ def plain_text(status: int, text: str) -> web.Response:
     return web.Response(status=status, text=text, content_type="text/plain", charset="utf-8")
 
 
+def internal_error(
+    logger: Logger, request: web.BaseRequest, exc: BaseException | None
+) -> web.Response:
+    """A real server fault: logged with a request id, answered 500 without any detail."""
+    request_id = next_request_id()
+    logger.error(
+        "internal error",
+        requestId=request_id,
+        method=request.method,
+        path=request.raw_path,
+        err=exc,
+    )
+    response = plain_text(500, INTERNAL_ERROR)
+    response.headers["X-Request-Id"] = request_id
+    return response
+
+
 class Connection(web.RequestHandler):
     def __init__(
         self, manager: web.Server, *, deadlines: Deadlines, logger: Logger, **kwargs: Any
@@ -201,16 +218,7 @@ class Connection(web.RequestHandler):
         if request.writer.output_size > 0:
             raise ConnectionError("response already started; cannot send an error response")
         if status >= 500:
-            request_id = next_request_id()
-            self.log.error(
-                "internal error",
-                requestId=request_id,
-                method=request.method,
-                path=request.raw_path,
-                err=exc,
-            )
-            response = plain_text(500, INTERNAL_ERROR)
-            response.headers["X-Request-Id"] = request_id
+            response = internal_error(self.log, request, exc)
         else:
             response = plain_text(status, f"{status} {HTTPStatus(status).phrase}")
         response.force_close()

@@ -10,7 +10,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
 from imaged.errors import ImagedError, ServerBusy, StrictMetadataError
-from imaged.server.connection import INTERNAL_ERROR, next_request_id
+from imaged.server.connection import internal_error
 from imaged.server.state import STATE
 
 TEXT = "text/plain"
@@ -65,16 +65,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = text_response(400, "request body is incomplete or malformed")
         response.force_close()
     except Exception as exc:
-        request_id = next_request_id()
-        state.logger.error(
-            "internal error",
-            requestId=request_id,
-            method=request.method,
-            path=request.raw_path,
-            err=exc,
-        )
-        response = text_response(500, INTERNAL_ERROR)
-        response.headers["X-Request-Id"] = request_id
+        response = internal_error(state.logger, request, exc)
     state.logger.debug(
         "request",
         method=request.method,
