@@ -12,7 +12,6 @@ from aiohttp import web
 
 from imaged.errors import BadRequest, ImagedError, PayloadTooLarge
 
-_CHUNK = 256 * 1024
 # RFC 9110 media-type: type "/" subtype *( OWS ";" OWS [ parameter ] ).
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _QUOTED = r'"(?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[^\x00-\x08\x0a-\x1f\x7f])*"'
@@ -59,7 +58,7 @@ async def read_body(request: web.BaseRequest, limit: int) -> bytes:
     total = 0
     try:
         while True:
-            chunk = await request.content.read(_CHUNK)
+            chunk = await request.content.readany()
             if not chunk:
                 break
             total += len(chunk)
