@@ -331,3 +331,24 @@ def test_image_just_under_the_pixel_limit_streams(bomb_server: ServerProcess) ->
     assert out.max() == 0  # all black, as declared
     grown = proc_status(pid, "VmHWM") - baseline
     assert grown < 150 * 2**20, f"peak RSS grew by {grown / 2**20:.0f} MiB (decoded: 286 MiB)"
+
+
+@pytest.mark.slow
+def test_pixel_metadata_of_an_image_under_the_limit_streams(bomb_server: ServerProcess) -> None:
+    """stats + thumbhash of 10000×9999 16-bit RGBA (763 MiB decoded, a 1 MB PNG) decode it
+    again per pass instead of holding it: the peak grows by far less than the image."""
+    black = pyvips.Image.black(10000, 9999, bands=3).cast("ushort").bandjoin_const([65535])
+    body = encode(black.copy(interpretation="rgb16"), ".png", compression=9)
+    pid = bomb_server.proc.pid
+    baseline = proc_status(pid, "VmHWM")
+    r = raw_request(
+        bomb_server.port, "PUT", "/metadata?stats=true&thumbhash=true", body, timeout=300
+    )
+    assert r.status == 200, r.text
+    fields = r.json()
+    assert fields["stats"]["isOpaque"] is True
+    assert fields["stats"]["channels"][3]["min"] == 65535
+    assert fields["stats"]["dominant"] == {"r": 8, "g": 8, "b": 8}
+    assert fields["thumbhash"]
+    grown = proc_status(pid, "VmHWM") - baseline
+    assert grown < 200 * 2**20, f"peak RSS grew by {grown / 2**20:.0f} MiB (decoded: 763 MiB)"

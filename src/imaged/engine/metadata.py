@@ -1,9 +1,12 @@
 """Metadata extraction (metadata.md, "Procedure"): runs in a worker thread under one permit.
 
 One load serves everything: the base fields come from its header alone (no pixels are
-decoded unless `stats` or `thumbhash` is asked for); when pixels are needed the same image
-is loaded for random access, so libvips decodes it once and both the statistics and the
-ThumbHash (nearest-neighbour reduction of the decoded pixels) read that one decode.
+decoded unless `stats` or `thumbhash` is asked for). When pixels are needed they are decoded
+once into memory, and the statistics and the ThumbHash (nearest-neighbour reduction of the
+decoded pixels) all read that one decode — unless the decoded image would exceed
+`DECODE_IN_MEMORY` (an image under the pixel limit can take 800 MB: 100 MP of 16-bit RGBA,
+from a PNG of a few hundred kB). Then every pass decodes it again, sequentially, and memory
+stays at a few scanlines: slower, but a hostile upload cannot take the server's memory.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ import pyvips
 from imaged.engine import stats, thumbhash
 from imaged.engine.colour import has_profile
 from imaged.engine.exif_fields import exif_object
-from imaged.engine.load import image_error, load_checked, orientation
+from imaged.engine.load import image_error, load, load_checked, orientation
 from imaged.engine.options import Limits, MetadataOptions, MetadataResult, ParamWarning
 from imaged.engine.orient import swaps_axes
 from imaged.errors import ImageError
 
 EXIF_WARNING = ParamWarning("exif", "true", "invalid EXIF data ignored")
+# Largest decoded image kept in memory for the pixel passes (a 48 MP RGB photo takes 138 MiB).
+DECODE_IN_MEMORY = 160 * 1024 * 1024
 
 
 def _field(image: pyvips.Image, name: str) -> Any:
@@ -114,8 +119,7 @@ def _exif(image: pyvips.Image) -> tuple[dict[str, Any] | None, bool]:
 def extract(
     data: bytes, input_format: str, options: MetadataOptions, limits: Limits
 ) -> MetadataResult:
-    pixels = options.stats or options.thumbhash
-    image = load_checked(data, input_format, limits, access="random" if pixels else "sequential")
+    image = load_checked(data, input_format, limits)
     fields = base_fields(image, input_format, len(data))
     warnings: list[ParamWarning] = []
     if options.exif:
@@ -125,12 +129,32 @@ def extract(
         if malformed:
             warnings.append(EXIF_WARNING)
     try:
-        if options.stats:
-            fields["stats"] = stats.compute(image)
-        if options.thumbhash:
-            fields["thumbhash"] = thumbhash.of_image(image, orientation(image))
+        if options.stats or options.thumbhash:
+            _pixel_fields(fields, image, data, input_format, options, limits)
     except pyvips.Error as exc:
         raise image_error(exc) from exc
     except (ValueError, ArithmeticError) as exc:
         raise ImageError(str(exc) or "processing failed") from exc
     return MetadataResult(fields, warnings)
+
+
+def _pixel_fields(
+    fields: dict[str, Any],
+    image: pyvips.Image,
+    data: bytes,
+    input_format: str,
+    options: MetadataOptions,
+    limits: Limits,
+) -> None:
+    """`stats` and `thumbhash` from one decode in memory, or one sequential decode per pass."""
+    reread: stats.Reread | None = None
+    if stats.decoded_bytes(image) <= DECODE_IN_MEMORY:
+        image = image.copy_memory()
+    else:
+        reread = lambda: load(data, input_format, limits)  # noqa: E731
+    if options.stats:
+        fields["stats"] = stats.compute(image, reread)
+        if reread is not None:
+            image = reread()
+    if options.thumbhash:
+        fields["thumbhash"] = thumbhash.of_image(image, orientation(image))

@@ -2,11 +2,17 @@
 
 Every value is a finite number: libvips' NaN sample deviation of a single pixel (n − 1 = 0)
 becomes 0, and `deviate` is not even called on one pixel (libvips cannot return its NaN).
+
+The statistics take four full reads of the pixels (stats, b-w histogram and Laplacian,
+colour histogram). The caller either decodes once into memory and lets every pass read that,
+or, when the decoded image would be too large to hold, passes `reread` so that each pass
+decodes afresh, sequentially, with memory bounded by a few scanlines.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,6 +26,8 @@ _SIXTEEN_BIT = {"rgb16", "grey16"}
 _FLOAT_SRGB = {"scrgb"}
 _BYTES = {"uchar": 1, "char": 1, "ushort": 2, "short": 2, "uint": 4, "int": 4, "float": 4}
 _GREY_IN_MEMORY = 64 * 1024 * 1024
+
+Reread = Callable[[], pyvips.Image]
 
 
 def _finite(value: float) -> float:
@@ -79,8 +87,21 @@ def dominant(image: pyvips.Image) -> dict[str, int]:
     return {"r": 16 * int(x) + 8, "g": 16 * int(y) + 8, "b": 16 * z + 8}
 
 
-def compute(image: pyvips.Image) -> dict[str, Any]:
-    """The `stats` object of a decoded image (first page, stored orientation, own colours)."""
+def _grey(image: pyvips.Image) -> pyvips.Image:
+    return image.colourspace("b-w").extract_band(0)
+
+
+def decoded_bytes(image: pyvips.Image) -> int:
+    """The memory the decoded pixels of `image` take."""
+    return int(image.width * image.height * image.bands * _BYTES.get(image.format, 8))
+
+
+def compute(image: pyvips.Image, reread: Reread | None = None) -> dict[str, Any]:
+    """The `stats` object of a decoded image (first page, stored orientation, own colours).
+
+    Without `reread`, `image` is read once per pass, so it must be in memory (or loaded for
+    random access); with it, the first pass reads `image` and every later one `reread()`."""
+    again: Reread = reread or (lambda: image)
     table = _matrix(image.stats())
     opaque = True
     if image.hasalpha():
@@ -88,12 +109,15 @@ def compute(image: pyvips.Image) -> dict[str, Any]:
 
     # G: band 0 of the image in b-w. Two passes read it, so it is kept in memory rather than
     # converted twice, unless that copy would be large (then converting twice is cheaper).
-    grey = image.colourspace("b-w").extract_band(0)
-    if grey.width * grey.height * _BYTES.get(grey.format, 8) <= _GREY_IN_MEMORY:
+    grey = _grey(again())
+    kept = decoded_bytes(grey) <= _GREY_IN_MEMORY
+    if kept:
         grey = grey.copy_memory()
     entropy = abs(grey.hist_find().hist_entropy())
     sharpness = 0.0
-    if grey.width * grey.height > 1:
+    if image.width * image.height > 1:
+        if not kept:  # the histogram has consumed it
+            grey = _grey(again())
         kernel = pyvips.Image.new_from_array(_LAPLACIAN, scale=9)
         sharpness = grey.conv(kernel).deviate()
 
@@ -101,6 +125,6 @@ def compute(image: pyvips.Image) -> dict[str, Any]:
         "isOpaque": opaque,
         "entropy": round_k(_finite(entropy), 3),
         "sharpness": round_k(_finite(sharpness), 3),
-        "dominant": dominant(image),
+        "dominant": dominant(again()),
         "channels": [_channel(table[band]) for band in range(1, image.bands + 1)],
     }
