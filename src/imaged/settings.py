@@ -131,6 +131,10 @@ REGISTRY: tuple[Setting, ...] = (
          "maximum width × height of an input image", "Invalid pixel limit"),
     _int("dimension_limit", ("-d", "--dimension-limit"), "DIMENSION_LIMIT", 16384, "<pixels>",
          "maximum requested output width or height", "Invalid dimension limit"),
+    _int("input_side_limit", ("--input-side-limit",), "INPUT_SIDE_LIMIT", 65535, "<pixels>",
+         "maximum width or height of an input image: libvips buffers whole scanlines, so "
+         "a 10 000 000 × 10 image would need gigabytes to resize",
+         "Invalid input side limit", extension=True),
     _bool("enable_fetch", ("-f", "--enable-fetch"), "ENABLE_FETCH",
           "enable GET /transform and GET /metadata (source image fetched from ?url=)"),
     Setting("allowed_hosts", ("-a", "--allowed-hosts"), "ALLOWED_HOSTS", None, "regex",
@@ -206,6 +210,7 @@ class Settings:
     body_limit: int = 16777216
     pixel_limit: int = 100000000
     dimension_limit: int = 16384
+    input_side_limit: int = 65535
     enable_fetch: bool = False
     allowed_hosts: str | None = None
     disable_ssrf_protection: bool = False

@@ -73,9 +73,11 @@ def load(
 
 
 def check_limits(image: pyvips.Image, fmt: str, limits: Limits) -> None:
-    """Pixel limit, then band limit, then the SVG render-size cap (formats.md)."""
+    """Pixel limit, side limit (an extension), band limit, SVG render-size cap (formats.md)."""
     if image.width * image.height > limits.pixel_limit:
         raise ImageError("Input image exceeds pixel limit")
+    if max(image.width, image.height) > limits.side_limit:
+        raise ImageError(f"Input image width or height exceeds {limits.side_limit} pixels")
     if image.bands > MAX_BANDS:
         raise ImageError("Input image exceeds channel limit")
     if fmt == "svg" and (image.width > SVG_MAX_SIDE or image.height > SVG_MAX_SIDE):

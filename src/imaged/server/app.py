@@ -49,7 +49,7 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
 
 def build_state(settings: Settings, logger: Logger, codecs: Codecs | None = None) -> State:
     engine = Engine(
-        Limits(settings.pixel_limit, settings.dimension_limit),
+        Limits(settings.pixel_limit, settings.dimension_limit, settings.input_side_limit),
         concurrency=settings.concurrency,
         queue_limit=settings.effective_queue_limit,
         codecs=codecs,
