@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pyvips
 
-from imaged.engine import vips
+from imaged.engine import codec_samples, vips
 from imaged.errors import ImageError
 
 FORMATS = ("avif", "gif", "heic", "jpeg", "jxl", "pdf", "png", "raw", "svg", "tiff", "webp")
@@ -132,37 +132,44 @@ LOADERS = {
 }
 
 
-def _round_trips(fmt: str) -> tuple[bool, bool]:
-    """(can encode, can decode) by really encoding and decoding a 16×16 image."""
+def _encodes(fmt: str) -> bool:
+    """Whether libheif really has the encoder behind `compression` (AV1 vs HEVC)."""
     image = (pyvips.Image.black(16, 16) + 128).cast("uchar").bandjoin([64, 32])
     try:
-        if fmt in ("avif", "heic"):
-            data = image.heifsave_buffer(compression="av1" if fmt == "avif" else "hevc")
-        else:
-            data = image.write_to_buffer(f".{fmt}")
+        image.heifsave_buffer(compression="av1" if fmt == "avif" else "hevc")
     except pyvips.Error:
-        return False, False
+        return False
+    return True
+
+
+def _decodes(sample: bytes) -> bool:
+    """Whether libheif has the decoder for a real sample file (pixels, not just a header)."""
     try:
-        loaded = pyvips.Operation.call(LOADERS[fmt], data)
-        loaded.avg()
-        return True, detect(data) == fmt
-    except (pyvips.Error, KeyError):
-        return True, False
+        pyvips.Operation.call(LOADERS["heic"], sample).avg()
+    except pyvips.Error:
+        return False
+    return True
 
 
 def discover() -> Codecs:
-    """Probe the linked libvips once at startup (formats.md, with the codec probe IMPROVE)."""
+    """Probe the linked libvips once at startup (formats.md, with the codec probe IMPROVE).
+
+    A generic format is a decoder when its loader exists and is not blocked, and an encoder
+    when its saver exists; AVIF and HEIC share one loader and saver, so each direction is
+    tried on real data: encoding with each compression, decoding a sample of each."""
     decoders: set[str] = set()
     encoders: set[str] = {"raw"}
-    for fmt in ("avif", "gif", "heic", "jpeg", "jxl", "png", "tiff", "webp"):
-        loader, saver = LOADERS[fmt], LOADERS[fmt].replace("load", "save")
-        if not (vips.operation_available(loader) or vips.operation_available(saver)):
-            continue
-        can_encode, can_decode = _round_trips(fmt)
-        if can_encode:
-            encoders.add(fmt)
-        if can_decode and vips.operation_available(loader):
+    for fmt in ("gif", "jpeg", "jxl", "png", "tiff", "webp"):
+        if vips.operation_available(LOADERS[fmt]):
             decoders.add(fmt)
+        if vips.operation_available(LOADERS[fmt].replace("load", "save")):
+            encoders.add(fmt)
+    samples = {"avif": codec_samples.AVIF, "heic": codec_samples.HEIC}
+    for fmt, sample in samples.items():
+        if vips.operation_available("heifload_buffer") and _decodes(sample):
+            decoders.add(fmt)
+        if vips.operation_available("heifsave_buffer") and _encodes(fmt):
+            encoders.add(fmt)
     for fmt in ("svg", "pdf"):
         if vips.operation_available(LOADERS[fmt]):
             decoders.add(fmt)

@@ -1,0 +1,29 @@
+"""Tiny HEIF samples for the startup codec probe (formats.md, avif/heic [IMPROVE]).
+
+libheif's decoders and encoders are separate plugins (e.g. libde265 decodes HEVC without
+x265 to encode it), so whether an AVIF or HEIC input can be decoded is tested on a real file,
+not on one the linked encoder would have to produce. Both are 16×16 RGB (128, 64, 32): the
+AVIF made by libvips' AV1 encoder, the HEIC by libheif with x265 (via pillow-heif).
+"""
+
+from __future__ import annotations
+
+import base64
+
+AVIF = base64.b64decode(
+    "AAAAHGZ0eXBhdmlmAAAAAG1pZjFhdmlmbWlhZgAAANZtZXRhAAAAAAAAACFoZGxyAAAAAAAAAABwaWN0AAAAAAAA"
+    "AAAAAAAAAAAAACJpbG9jAAAAAERAAAEAAQAAAAAA+gABAAAAAAAAACUAAAAjaWluZgAAAAAAAQAAABVpbmZlAgAA"
+    "AAABAABhdjAxAAAAAA5waXRtAAAAAAABAAAAVmlwcnAAAAA4aXBjbwAAAAxhdjFDgQAMAAAAABRpc3BlAAAAAAAA"
+    "ABAAAAAQAAAAEHBpeGkAAAAAAwgICAAAABZpcG1hAAAAAAAAAAEAAQOBAgMAAAAtbWRhdBIACgkYDP/aICGg0IAy"
+    "FhxHh4XdwAAsAAB1fVm9zLVdypMsoEA="
+)
+HEIC = base64.b64decode(
+    "AAAAHGZ0eXBoZWljAAAAAG1pZjFoZWljbWlhZgAAAXxtZXRhAAAAAAAAACFoZGxyAAAAAAAAAABwaWN0AAAAAAAA"
+    "AAAAAAAAAAAAACJpbG9jAAAAAERAAAEAAQAAAAABoAABAAAAAAAAADMAAAAjaWluZgAAAAAAAQAAABVpbmZlAgAA"
+    "AAABAABodmMxAAAAAA5waXRtAAAAAAABAAAA/GlwcnAAAADcaXBjbwAAAHVodmNDAQNwAAAAkAAAAAAAHvAA/P34"
+    "+AAADwNgAAEAGEABDAH//wNwAAADAJAAAAMAAAMAHroCQGEAAQApQgEBA3AAAAMAkAAAAwAAAwAeoCCBBZbqrprm"
+    "4CGgwIAAAAyAAAADAIRiAAEABkQBwXPBiQAAABNjb2xybmNseAABAA0ABoAAAAAUaXNwZQAAAAAAAABAAAAAQAAA"
+    "AChjbGFwAAAAEAAAAAEAAAAQAAAAAf///9AAAAAC////0AAAAAIAAAAQcGl4aQAAAAADCAgIAAAAGGlwbWEAAAAA"
+    "AAAAAQABBYECAwWEAAAAO21kYXQAAAAvKAGvEyFkY0D4EPdn/+sCJf9R4T/Qux6c7IR0wNIggJtASJNdUAsWEICH"
+    "dqVW3Pg="
+)
