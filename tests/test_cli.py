@@ -66,6 +66,9 @@ def test_numbers_must_be_entire_decimal_integers() -> None:
         (["-p", "65536"], None, fatal_line("Invalid port", value="65536")),
         (["--header-timeout", "61"], None, fatal_line("Invalid header timeout", value="61")),
         (["--body-timeout", "61"], None, fatal_line("Invalid body timeout", value="61")),
+        # past Python's 4300-digit int() limit: still the option's FATAL line
+        (["-p", "9" * 5000], None, fatal_line("Invalid port", value="9" * 5000)),
+        ([], {"CONCURRENCY": "1" * 5000}, fatal_line("Invalid concurrency", value="1" * 5000)),
         # present but empty counts as set
         ([], {"PORT": ""}, fatal_line("Invalid port", value="")),
         ([], {"LOG_LEVEL": ""}, fatal_line(LEVEL_MESSAGE, value="")),

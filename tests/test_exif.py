@@ -177,6 +177,22 @@ def test_pointers_that_loop_back_are_unreadable() -> None:
     assert exif_object(block) == {"make": "Canon"}
 
 
+def test_exif_and_gps_pointers_may_share_a_directory() -> None:
+    """Two siblings pointing at one IFD is not a loop: it is read for both."""
+    shared = [rational(0x0006, (100, 1)), rational(0x829A, (1, 250))]  # GPSAltitude, Exposure
+    block = bytearray(tiff([short(0x0112, 1)], shared, [short(0x0005, 0)]))
+    base = 6
+    exif_offset = exif.parse(bytes(block)).image.get(0x8769)
+    count = struct.unpack_from("<H", block, base + 8)[0]
+    for index in range(count):
+        entry = base + 8 + 2 + 12 * index
+        if struct.unpack_from("<H", block, entry)[0] == 0x8825:
+            struct.pack_into("<I", block, entry + 8, exif_offset)
+    fields = exif_object(bytes(block))
+    assert fields["exposure_time"] == 0.004
+    assert fields["altitude"] == 100
+
+
 @pytest.mark.parametrize(
     ("type_code", "count", "payload"),
     [

@@ -24,7 +24,9 @@ def parse_int(raw: str, message: str, minimum: int = 1, maximum: int | None = No
     """Strict decimal integer (surrounding whitespace allowed): `8000abc`, `3.7`, `1e3`, `0x10`
     and `""` are configuration errors, never truncated (Compatibility policy)."""
     text = raw.strip(_WHITESPACE)
-    if not _INTEGER.fullmatch(text):
+    # Every valid value has far fewer than 30 digits; longer text is out of range (and would
+    # exceed Python's 4300-digit int() limit).
+    if not _INTEGER.fullmatch(text) or len(text) > 30:
         raise ConfigError(message, value=raw)
     value = int(text)
     if value < minimum or (maximum is not None and value > maximum):

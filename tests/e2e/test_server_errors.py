@@ -52,6 +52,20 @@ def test_declared_length_over_limit_is_answered_at_once(server: tuple[str, int])
         assert response.headers["Connection"] == "close"
 
 
+@pytest.mark.parametrize(
+    ("request_line", "status"),
+    [("GET /healthz", 200), ("POST /transform", 404), ("PUT /nothing", 404)],
+)
+def test_the_body_limit_is_for_put_routes_only(
+    server: tuple[str, int], request_line: str, status: int
+) -> None:
+    """Other requests get their own answer whatever body they declare (http-api.md)."""
+    body = bytes(LIMIT + 1)
+    raw = f"{request_line} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
+    response = exchange(server, raw.encode() + body)
+    assert response.status == status
+
+
 def test_huge_declared_length_is_413_not_a_crash(server: tuple[str, int]) -> None:
     raw = b"PUT /metadata HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999\r\n\r\n"
     response = exchange(server, raw)

@@ -166,20 +166,19 @@ def parse(data: bytes) -> ExifTags:
     if ifd0_offset < 8:
         raise InvalidExif("Invalid EXIF data: ifdOffset < 8")
 
-    def directory(offset: int | None, seen: set[int]) -> Ifd:
-        # A pointer back to a directory already read (a loop) makes this one unreadable.
+    def directory(offset: int | None, ancestors: frozenset[int]) -> Ifd:
+        # A pointer back to a directory on the way here (a loop) makes this one unreadable;
+        # the Exif and GPS pointers may share a directory (siblings, not a loop).
         entries = None
-        if offset is not None and offset not in seen:
-            seen.add(offset)
+        if offset is not None and offset not in ancestors:
             entries = block.entries(offset)
         return Ifd(block, entries if entries is not None else EMPTY_IFD_ENTRIES)
 
-    seen: set[int] = set()
-    image = directory(ifd0_offset, seen)
+    image = directory(ifd0_offset, frozenset())
     sub_offsets = []
     for pointer_tag in (EXIF_POINTER, GPS_POINTER):
         pointer = _positive_integer(image.get(pointer_tag))
         sub_offsets.append(None if pointer is None else pointer + base)
-    photo = directory(sub_offsets[0], seen)
-    gps = directory(sub_offsets[1], seen)
+    photo = directory(sub_offsets[0], frozenset({ifd0_offset}))
+    gps = directory(sub_offsets[1], frozenset({ifd0_offset}))
     return ExifTags(block.order == ">", image, photo, gps)

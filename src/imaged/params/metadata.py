@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from imaged.engine.options import MetadataOptions, ParamWarning
-from imaged.params.query import BOOL_REASON, QueryDict, parse_boolean, unknown_parameters
+from imaged.params.query import (
+    BOOL_REASON,
+    QueryDict,
+    parse_boolean,
+    unknown_parameters,
+    value_text,
+)
 
 KNOWN = frozenset({"url", "exif", "stats", "thumbhash", "strict"})
 
@@ -17,6 +23,6 @@ def parse_metadata_query(values: QueryDict) -> tuple[MetadataOptions, list[Param
             continue
         flag, valid = parse_boolean(values[name])
         if not valid:
-            warnings.append(ParamWarning(name, values[name], BOOL_REASON))
+            warnings.append(ParamWarning(name, value_text(values[name]), BOOL_REASON))
         flags[name] = flag
     return MetadataOptions(**flags), warnings

@@ -22,11 +22,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def start_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Stamps the start time; before any handler runs, refuses a declared body over the
-    limit (413, nothing read) and, on a route that takes a body, a malformed Content-Type."""
+    """Stamps the start time; before a route that takes a body runs, refuses a declared body
+    over the limit (413, nothing read) and a malformed Content-Type. Other requests get their
+    own answer (404, /healthz) whatever body they declare; aiohttp discards it."""
     request[STARTED] = time.monotonic()
-    check_declared_length(request, request.app[STATE].settings.body_limit)
     if request.method == "PUT" and request.match_info.http_exception is None:
+        check_declared_length(request, request.app[STATE].settings.body_limit)
         check_content_type(request)
     return await handler(request)
 

@@ -32,7 +32,7 @@ MISSING_URL = "missing 'url' query parameter"
 
 
 def _elapsed_ms(request: web.Request) -> str:
-    return str(round((time.monotonic() - request[STARTED]) * 1000))
+    return str(int((time.monotonic() - request[STARTED]) * 1000 + 0.5))  # half-up
 
 
 def _query(request: web.Request) -> QueryDict:
