@@ -148,3 +148,10 @@ def test_non_string_values_are_invalid_urls() -> None:
     # Pipelines hand JSON values through; a number is not a URL.
     with pytest.raises(FetchError, match=r"^fetch: invalid URL$"):
         parse_target(5)  # type: ignore[arg-type]
+
+
+def test_a_latin1_location_is_read_as_latin1() -> None:
+    """The raw header bytes `/im\\xe9`, as aiohttp hands them over (surrogate-escaped)."""
+    location = b"/im\xe9?x=\xff".decode("utf-8", "surrogateescape")
+    assert redirect_url(location, "http://a.example/dir/") == "http://a.example/im%C3%A9?x=%C3%BF"
+    assert redirect_url("/im\u00e9", "http://a.example/") == "http://a.example/im%C3%A9"

@@ -45,7 +45,15 @@ def parse_target(raw: str) -> Target:
 
 
 def redirect_url(location: str, base: str) -> str:
-    """`Location` resolved against the current URL; 502 when that gives no URL."""
+    """`Location` resolved against the current URL; 502 when that gives no URL.
+
+    aiohttp decodes header bytes as UTF-8 with surrogate escapes; a value that is not UTF-8
+    is read as Latin-1 instead (as Node's fetch reads every header), so `/im\xe9` leads to
+    `/im%C3%A9` rather than failing."""
+    try:
+        location.encode("utf-8")
+    except UnicodeEncodeError:
+        location = location.encode("utf-8", "surrogateescape").decode("latin-1")
     try:
         return join_url(base, location)
     except (ValueError, UnicodeError) as exc:
