@@ -186,6 +186,11 @@ def test_invalid_parameters_are_refused_before_fetching(
         for endpoint in ("/transform", "/metadata"):
             r = fetching.get(endpoint, params={"url": ""})
             assert (r.status_code, r.text) == (400, "missing 'url' query parameter")
+    # A repeated url is one value joined with "," (http-api.md lists), not "missing".
+    for endpoint in ("/transform", "/metadata"):
+        r = fetching.get(endpoint, params=[("url", origin.url("/status/404?a=")), ("url", "b")])
+        assert (r.status_code, r.text) == (404, "fetch: not found")
+        assert origin.paths[-1] == "/status/404?a=,b"
 
 
 def test_the_ten_second_timeout_covers_headers_and_body(

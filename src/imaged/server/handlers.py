@@ -20,6 +20,7 @@ from imaged.params.query import (
     parse_query_string,
     strict_json,
     strict_text,
+    value_text,
     warnings_header,
 )
 from imaged.params.transform import ParsedTransform, parse_transform_query
@@ -59,8 +60,9 @@ async def _upload(request: web.Request, state: State) -> bytes | None:
 
 
 def _source_url(values: QueryDict) -> str:
-    url = values.get("url")
-    if not url or not isinstance(url, str):
+    """The `url` value; a repeated `url` is a list, joined with `,` like every list value."""
+    url = value_text(values.get("url") or "")
+    if not url:
         raise BadRequest(MISSING_URL)
     return url
 
