@@ -133,7 +133,7 @@ REGISTRY: tuple[Setting, ...] = (
          "maximum width × height of an input image", "Invalid pixel limit"),
     _int("dimension_limit", ("-d", "--dimension-limit"), "DIMENSION_LIMIT", 16384, "<pixels>",
          "maximum requested output width or height", "Invalid dimension limit"),
-    _int("input_side_limit", ("--input-side-limit",), "INPUT_SIDE_LIMIT", 65535, "<pixels>",
+    _int("input_side_limit", ("--input-side-limit",), "INPUT_SIDE_LIMIT", 100000, "<pixels>",
          "maximum width or height of an input image: libvips buffers whole scanlines, so "
          "a 10 000 000 × 10 image would need gigabytes to resize",
          "Invalid input side limit", extension=True),
@@ -212,7 +212,7 @@ class Settings:
     body_limit: int = 16777216
     pixel_limit: int = 100000000
     dimension_limit: int = 16384
-    input_side_limit: int = 65535
+    input_side_limit: int = 100000
     enable_fetch: bool = False
     allowed_hosts: str | None = None
     disable_ssrf_protection: bool = False

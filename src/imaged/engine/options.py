@@ -56,7 +56,7 @@ class ParamWarning:
 class Limits:
     pixel_limit: int = 100_000_000
     dimension_limit: int = 16384
-    side_limit: int = 65535
+    side_limit: int = 100000
 
 
 @dataclass(frozen=True)
