@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import pyvips
@@ -39,6 +40,29 @@ class Row:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def merge(rows: list[Row]) -> Row:
+    """One row from several rounds of the same (workload, peer, concurrency): requests and
+    CPU are pooled (CPU per request over all requests), p50 is the median of the rounds'
+    p50s, p99 and peak RSS the worst round's."""
+    first = rows[0]
+    requests = sum(r.requests for r in rows)
+    seconds = sum(r.requests / r.rps for r in rows if r.rps > 0)
+    with_cpu = [r for r in rows if r.cpu_ms is not None and r.requests]
+    cpu = sum(r.cpu_ms * r.requests for r in with_cpu if r.cpu_ms is not None)
+    counted = sum(r.requests for r in with_cpu)
+    peaks = [r.peak_rss_mb for r in rows if r.peak_rss_mb is not None]
+    return replace(
+        first,
+        requests=requests,
+        errors=sum(r.errors for r in rows),
+        rps=requests / seconds if seconds > 0 else 0.0,
+        p50_ms=statistics.median(r.p50_ms for r in rows),
+        p99_ms=max(r.p99_ms for r in rows),
+        cpu_ms=cpu / counted if counted else None,
+        peak_rss_mb=max(peaks) if peaks else None,
+    )
 
 
 @dataclass(frozen=True)

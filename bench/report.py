@@ -189,7 +189,8 @@ def markdown(results: dict[str, Any]) -> str:
         "(a shared machine: compare ratios within one run, not absolute numbers)",
         f"- imaged: --concurrency {meta['server_concurrency']}, allocator "
         f"{meta['allocator']}, libvips {meta['vips']}; load generator: {meta['loadgen']}; "
-        f"{meta['duration']} s per level",
+        f"{meta['duration']} s per level × {meta.get('rounds', 1)} rounds "
+        "(peers in rotating order)",
         f"- thumbor: {meta.get('thumbor') or 'not run'}",
     ]
     if results.get("summary"):

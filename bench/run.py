@@ -20,7 +20,15 @@ if __package__ in (None, ""):
 import pyvips
 
 from bench import loadgen, memory, report
-from bench.measure import Probe, Row, measure_inproc, measure_server, probe, server_load
+from bench.measure import (
+    Probe,
+    Row,
+    measure_inproc,
+    measure_server,
+    merge,
+    probe,
+    server_load,
+)
 from bench.servers import (
     Imaged,
     Server,
@@ -52,7 +60,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--peers", default=",".join(PEERS), help="imaged,pyvips,thumbor")
     p.add_argument("--sections", default=",".join(SECTIONS), help="matrix,memory,scaling")
     p.add_argument("--concurrency", default="1,2,4,8", help="client concurrency levels")
-    p.add_argument("--duration", type=float, default=5.0, help="seconds per level")
+    p.add_argument("--duration", type=float, default=3.0, help="seconds per level and round")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="measure each workload's peers this many times, in rotating order, and pool the "
+        "rounds: the machine's changing load then hits every peer alike (default 2; 1 with "
+        "--quick)",
+    )
     p.add_argument("--server-concurrency", type=int, default=os.cpu_count() or 1)
     p.add_argument("--allocator", default="auto", help="glibc|glibc-arena2|mimalloc|jemalloc")
     p.add_argument("--allocators", default="available", help="memory study allocators")
@@ -70,6 +86,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.soak_seconds = 2.0
         args.drift_requests = "10,30"
         args.scaling_levels = "1,2"
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 2
     return args
 
 
@@ -104,26 +122,43 @@ def run_server_levels(
     return rows
 
 
+def run_peer(
+    args: argparse.Namespace, tool: str, allocator: str, workload: Workload, peer: str
+) -> list[Row]:
+    """Every concurrency level of one peer on one workload (one round)."""
+    if peer == "imaged":
+        with Imaged(args.server_concurrency, allocator) as server:
+            return run_server_levels(server, workload, "imaged", args, tool)
+    if peer == "thumbor":
+        with Thumbor(args.server_concurrency, allocator) as server:
+            return run_server_levels(server, workload, "thumbor", args, tool)
+    rows: list[Row] = []
+    variants = ["plain", "decode"] if workload.kind == "metadata" else ["plain"]
+    for variant in variants:
+        for level in _ints(args.concurrency):
+            row = measure_inproc(workload, variant, level, args.duration, allocator)
+            progress(row_line(row))
+            rows.append(row)
+    return rows
+
+
 def run_matrix(
     args: argparse.Namespace, tool: str, allocator: str, thumbor_ok: bool
 ) -> list[dict[str, Any]]:
-    peers = _csv(args.peers)
+    wanted = _csv(args.peers)
     rows: list[Row] = []
     for workload in select(args.workloads):
         progress(f"{workload.key}: {workload.title}")
-        if "imaged" in peers:
-            with Imaged(args.server_concurrency, allocator) as server:
-                rows += run_server_levels(server, workload, "imaged", args, tool)
-        if "pyvips" in peers:
-            variants = ["plain", "decode"] if workload.kind == "metadata" else ["plain"]
-            for variant in variants:
-                for level in _ints(args.concurrency):
-                    row = measure_inproc(workload, variant, level, args.duration, allocator)
-                    progress(row_line(row))
-                    rows.append(row)
-        if "thumbor" in peers and thumbor_ok and workload.thumbor is not None:
-            with Thumbor(args.server_concurrency, allocator) as server:
-                rows += run_server_levels(server, workload, "thumbor", args, tool)
+        peers = [p for p in ("imaged", "pyvips", "thumbor") if p in wanted]
+        if not (thumbor_ok and workload.thumbor is not None) and "thumbor" in peers:
+            peers.remove("thumbor")
+        rounds: dict[tuple[str, int], list[Row]] = {}
+        for index in range(max(1, args.rounds)):
+            shift = index % len(peers) if peers else 0
+            for peer in peers[shift:] + peers[:shift]:
+                for row in run_peer(args, tool, allocator, workload, peer):
+                    rounds.setdefault((row.peer, row.concurrency), []).append(row)
+        rows += [merge(group) for group in rounds.values()]
     return [r.as_dict() for r in rows]
 
 
@@ -206,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
             "vips": f"{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}",
             "loadgen": tool,
             "duration": args.duration,
+            "rounds": args.rounds,
             "concurrency": _ints(args.concurrency),
             "quick": args.quick,
         },

@@ -188,11 +188,15 @@ def test_imaged_launcher_preloads_the_allocator() -> None:
 def test_quick_run_end_to_end(tmp_path: Path) -> None:
     cmd = [sys.executable, "bench/run.py", "--quick", "--duration", "1", "--loadgen", "python"]
     cmd += ["--workloads", "W2,W5", "--peers", "imaged,pyvips", "--sections", "matrix"]
-    cmd += ["--out", str(tmp_path)]
+    cmd += ["--rounds", "2", "--out", str(tmp_path)]
     env = {k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "CONCURRENCY")}
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # two rounds, peers rotated: W2 is imaged then pyvips, then pyvips then imaged
+    order = [line.split()[1] for line in proc.stderr.splitlines() if line.startswith("  W2 ")]
+    assert order == ["imaged", "pyvips", "pyvips", "imaged"], proc.stderr[-3000:]
     results = json.loads((tmp_path / "latest.json").read_text())
+    assert len(results["matrix"]) == 5  # the rounds pooled into one row each
     rows = {(r["workload"], r["peer"]): r for r in results["matrix"]}
     assert set(rows) == {
         ("W2", "imaged"),
@@ -211,3 +215,16 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
     text = (tmp_path / "latest.md").read_text()
     assert "## CPU per request (ms) against the peers" in text
     assert "| W2 | imaged | 2 |" in text
+
+
+def test_rounds_are_pooled() -> None:
+    from bench.measure import Row, merge
+
+    def row(requests: int, rps: float, p50: float, p99: float, cpu: float, rss: float) -> Row:
+        return Row("W1", "imaged", 2, requests, 0, rps, p50, p99, cpu, rss, 100, 4, 3, "wrk")
+
+    pooled = merge([row(10, 5.0, 100, 150, 80.0, 90), row(30, 10.0, 90, 200, 60.0, 120)])
+    assert pooled.requests == 40
+    assert pooled.rps == pytest.approx(40 / (2.0 + 3.0))
+    assert pooled.cpu_ms == pytest.approx((10 * 80 + 30 * 60) / 40)
+    assert (pooled.p50_ms, pooled.p99_ms, pooled.peak_rss_mb) == (95, 200, 120)
