@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -164,4 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass  # reported with context when the server binds
     from imaged.server.listen import serve
 
+    # A crash inside a native library (libvips and its decoders) then leaves the Python
+    # stacks of every thread on stderr, i.e. which request's operation was running.
+    faulthandler.enable()
     return serve(settings)

@@ -570,8 +570,10 @@ def run_battery(server: ServerProcess, cases: dict[str, bytes]) -> None:
             for index, (name, body) in enumerate(sorted(cases.items()))
         ]
         problems = [problem for future in futures for problem in future.result()]
+    died = server.proc.poll()
+    if died is not None:  # say how, with the server's last words
+        problems.insert(0, f"the server died (exit status {died}):\n{server.log()[-3000:]}")
     assert not problems, f"{len(problems)} problems, e.g.:\n" + "\n".join(problems[:15])
-    assert server.proc.poll() is None, "the server died"
     assert raw_request(port, "GET", "/healthz").status == 200
     log = server.log()
     assert "internal error" not in log and "Traceback" not in log, log[-3000:]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import platform
 import re
+import signal
 import time
 from pathlib import Path
 
@@ -132,3 +133,14 @@ def test_warn_level_hides_info_and_debug() -> None:
                 assert time.monotonic() < deadline and proc.proc.poll() is None
                 time.sleep(0.05)
     assert proc.log() == ""
+
+
+def test_a_native_crash_leaves_the_python_stacks_in_the_log() -> None:
+    """faulthandler: a segfault inside libvips would otherwise die without a word."""
+    proc, _ = start()
+    with proc:
+        proc.send(signal.SIGSEGV)
+        assert proc.wait() == -signal.SIGSEGV
+        log = proc.log()
+    assert "Fatal Python error: Segmentation fault" in log
+    assert "Thread" in log and "File " in log
