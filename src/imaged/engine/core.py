@@ -2,11 +2,18 @@
 
 Detection happens on the event loop (cheap, before a permit); the blocking libvips work
 runs in a worker thread while holding one permit of the global limiter.
+
+SVG operations also take `_SVG_LOCK`, so at most one runs at a time: concurrent SVG decodes
+(librsvg/cairo under libvips' svgload) corrupt the heap — a segfault or "double free or
+corruption" within minutes of concurrent mutated-SVG requests, reproduced here. Other formats
+keep their full concurrency.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -24,6 +31,9 @@ from imaged.engine.options import (
 from imaged.errors import ImageError
 
 T = TypeVar("T")
+_SVG_LOCK = threading.Lock()
+# Decoders that are not safe to run in two threads at once.
+SERIAL_FORMATS = frozenset({"svg"})
 
 
 class Engine:
@@ -42,13 +52,16 @@ class Engine:
         self.limiter = Limiter(concurrency, queue_limit)
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="vips")
 
-    async def run(self, fn: Callable[..., T], *args: object, bounded: bool = True) -> T:
+    async def run(
+        self, fn: Callable[..., T], *args: object, bounded: bool = True, serial: bool = False
+    ) -> T:
         """Run blocking `fn(*args)` in a worker thread under one permit, within the
-        operation time limit (libvips is killed when it is exceeded)."""
+        operation time limit (libvips is killed when it is exceeded); `serial` operations
+        also run one at a time (see `_SVG_LOCK`)."""
         guard = OperationGuard()
 
         def work() -> T:
-            with guard.active():
+            with guard.active(), _SVG_LOCK if serial else contextlib.nullcontext():
                 return fn(*args)
 
         async with self.limiter.permit(bounded):
@@ -76,7 +89,13 @@ class Engine:
         input_format = self.codecs.check_decoder(data)
         self.codecs.check_encoder(options.format)
         return await self.run(
-            transform.transform, data, input_format, options, self.limits, bounded=bounded
+            transform.transform,
+            data,
+            input_format,
+            options,
+            self.limits,
+            bounded=bounded,
+            serial=input_format in SERIAL_FORMATS,
         )
 
     async def metadata(
@@ -86,7 +105,13 @@ class Engine:
 
         input_format = self.codecs.check_decoder(data)
         return await self.run(
-            metadata.extract, data, input_format, options, self.limits, bounded=bounded
+            metadata.extract,
+            data,
+            input_format,
+            options,
+            self.limits,
+            bounded=bounded,
+            serial=input_format in SERIAL_FORMATS,
         )
 
     def close(self) -> None:
