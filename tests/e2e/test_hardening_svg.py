@@ -289,3 +289,30 @@ def test_corpus_svg_with_an_external_reference(svg_server: ServerProcess) -> Non
     r = raw_request(svg_server.port, "PUT", "/transform?format=png", body)
     assert r.status == 200, r.text
     assert (r.header("x-image-width"), r.header("x-image-height")) == ("480", "360")
+
+
+def test_concurrent_svg_requests_do_not_crash_the_server() -> None:
+    """Concurrent librsvg decodes corrupt the heap (a segfault or "double free" within a few
+    hundred requests before SVG operations were serialised): hammer it with the corpus SVGs,
+    whole and mutated, from 8 connections against 4 permits."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.e2e.test_hardening_corrupt import corpus_sources, variants
+
+    sources = {k: v for k, v in corpus_sources().items() if k.endswith(".svg")}
+    bodies = [*sources.values(), *variants(sources, None).values()]
+    targets = ["/metadata?stats=1&thumbhash=1", "/transform?width=50", "/transform?blur=2"]
+    work = [(body, target) for body in bodies for target in targets]
+    with ServerProcess(["--concurrency", "4"]) as proc:
+
+        def one(item: tuple[bytes, str]) -> int:
+            return raw_request(proc.port, "PUT", item[1], item[0]).status
+
+        deadline = time.monotonic() + 20
+        statuses: list[int] = []
+        with ThreadPoolExecutor(8) as pool:
+            while time.monotonic() < deadline and len(statuses) < 3000:
+                statuses += pool.map(one, work)
+        assert proc.proc.poll() is None, proc.log()[-3000:]
+        assert statuses and max(statuses) < 500
+        assert statuses.count(200) >= len(sources) * len(targets)  # whole SVGs really rendered
