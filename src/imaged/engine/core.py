@@ -3,10 +3,10 @@
 Detection happens on the event loop (cheap, before a permit); the blocking libvips work
 runs in a worker thread while holding one permit of the global limiter.
 
-SVG operations also take `_SVG_LOCK`, so at most one runs at a time: concurrent SVG decodes
-(librsvg/cairo under libvips' svgload) corrupt the heap — a segfault or "double free or
-corruption" within minutes of concurrent mutated-SVG requests, reproduced here. Other formats
-keep their full concurrency.
+Operations on SVG input also take `_SERIAL_LOCK`, so at most one runs at a time: concurrent
+SVG decodes (librsvg/cairo under libvips' svgload) corrupt the heap — a segfault or "double
+free or corruption" within minutes of concurrent mutated-SVG requests, reproduced here.
+Other formats keep their full concurrency.
 """
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ from imaged.engine.options import (
 from imaged.errors import ImageError
 
 T = TypeVar("T")
-_SVG_LOCK = threading.Lock()
-# Decoders that are not safe to run in two threads at once.
+Opts = TypeVar("Opts", TransformOptions, MetadataOptions)
+# Decoders that are not safe to run in two threads at once, and the lock they share.
 SERIAL_FORMATS = frozenset({"svg"})
+_SERIAL_LOCK = threading.Lock()
 
 
 class Engine:
@@ -57,11 +58,11 @@ class Engine:
     ) -> T:
         """Run blocking `fn(*args)` in a worker thread under one permit, within the
         operation time limit (libvips is killed when it is exceeded); `serial` operations
-        also run one at a time (see `_SVG_LOCK`)."""
+        also run one at a time (see `_SERIAL_LOCK`)."""
         guard = OperationGuard()
 
         def work() -> T:
-            with guard.active(), _SVG_LOCK if serial else contextlib.nullcontext():
+            with guard.active(), _SERIAL_LOCK if serial else contextlib.nullcontext():
                 return fn(*args)
 
         async with self.limiter.permit(bounded):
@@ -88,15 +89,7 @@ class Engine:
 
         input_format = self.codecs.check_decoder(data)
         self.codecs.check_encoder(options.format)
-        return await self.run(
-            transform.transform,
-            data,
-            input_format,
-            options,
-            self.limits,
-            bounded=bounded,
-            serial=input_format in SERIAL_FORMATS,
-        )
+        return await self._on_input(transform.transform, data, input_format, options, bounded)
 
     async def metadata(
         self, data: bytes, options: MetadataOptions, *, bounded: bool = True
@@ -104,8 +97,19 @@ class Engine:
         from imaged.engine import metadata
 
         input_format = self.codecs.check_decoder(data)
+        return await self._on_input(metadata.extract, data, input_format, options, bounded)
+
+    async def _on_input(
+        self,
+        fn: Callable[[bytes, str, Opts, Limits], T],
+        data: bytes,
+        input_format: str,
+        options: Opts,
+        bounded: bool,
+    ) -> T:
+        """`fn(data, input_format, options, limits)` under `run`, serial for SERIAL_FORMATS."""
         return await self.run(
-            metadata.extract,
+            fn,
             data,
             input_format,
             options,

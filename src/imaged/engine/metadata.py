@@ -11,6 +11,7 @@ stays at a few scanlines: slower, but a hostile upload cannot take the server's 
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -151,7 +152,7 @@ def _pixel_fields(
     if stats.decoded_bytes(image) <= DECODE_IN_MEMORY:
         image = image.copy_memory()
     else:
-        reread = lambda: load(data, input_format, limits)  # noqa: E731
+        reread = functools.partial(load, data, input_format, limits)
     if options.stats:
         fields["stats"] = stats.compute(image, reread)
         if reread is not None:
