@@ -20,6 +20,8 @@ import pyvips
 from tests.hardening import IMAGE_TYPES, JSON, TEXT, encode, raw_request, synthetic
 from tests.serverproc import CORPUS, ServerProcess
 
+from imaged.engine.formats import detect
+
 Mutation = Callable[[bytes, random.Random], bytes]
 TRANSFORMS = [
     "/transform",
@@ -498,27 +500,11 @@ FORGERIES: dict[str, dict[str, Mutation]] = {
 }
 
 
-def kind_of(data: bytes) -> str | None:
-    if data.startswith(b"\x89PNG"):
-        return "png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if data.startswith(b"GIF8"):
-        return "gif"
-    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
-        return "webp"
-    if data.startswith((b"II*\x00", b"MM\x00*")):
-        return "tiff"
-    return None
-
-
 def variants(sources: dict[str, bytes], generic: tuple[str, ...] | None) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     for source, data in sources.items():
         mutations = dict(GENERIC) if generic is None else {k: GENERIC[k] for k in generic}
-        kind = kind_of(data)
-        if kind is not None:
-            mutations.update(FORGERIES[kind])
+        mutations.update(FORGERIES.get(detect(data) or "", {}))
         for mutation_name, mutate in mutations.items():
             name = f"{source}:{mutation_name}"
             out[name] = mutate(data, random.Random(name))
