@@ -3,7 +3,8 @@
 It listens on 127.0.0.1 and, where the machine has it, on [::1] at the same port, and records
 every TCP connection it accepts and every request it sees, so tests can prove that a refused
 URL never reached it. Routes serve corpus images and every misbehaviour the fetch client must
-handle (redirects, chains, loops, statuses, slow, oversized, short and gzip-encoded bodies).
+handle (redirects, chains, loops, statuses, slow, oversized, short and gzip-encoded bodies,
+responses with exactly the headers a test names).
 """
 
 from __future__ import annotations
@@ -225,7 +226,7 @@ class Origin:
 
     async def _slow_headers(self, request: web.Request) -> web.StreamResponse:
         self._record(request)
-        await asyncio.sleep(float(request.query["delay"]))
+        await asyncio.sleep(float(request.query["delay"]))  # the slow origin under test
         return web.Response(body=self._file(SMALL_JPEG))
 
     async def _trickle(self, request: web.Request) -> web.StreamResponse:
@@ -241,7 +242,7 @@ class Origin:
         with contextlib.suppress(ConnectionError):
             while loop.time() < deadline:
                 await response.write(b"x")
-                await asyncio.sleep(interval)
+                await asyncio.sleep(interval)  # the trickle under test
         request.transport.close() if request.transport else None
         return response
 
