@@ -3,7 +3,8 @@
 It listens on 127.0.0.1 and, where the machine has it, on [::1] at the same port, and records
 every TCP connection it accepts and every request it sees, so tests can prove that a refused
 URL never reached it. Routes serve corpus images and every misbehaviour the fetch client must
-handle (redirects, chains, loops, statuses, slow, oversized, short and gzip-encoded bodies).
+handle (redirects, chains, loops, statuses, slow, oversized, short and gzip-encoded bodies,
+responses with exactly the headers a test names).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from aiohttp import web
 
@@ -96,6 +97,7 @@ class Origin:
         app.router.add_get("/gzip-zeros", self._gzip_zeros)
         app.router.add_get("/set-cookie", self._set_cookie)
         app.router.add_get("/echo", self._echo)
+        app.router.add_get("/headers", self._headers)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         handler = self._runner.server
@@ -224,7 +226,7 @@ class Origin:
 
     async def _slow_headers(self, request: web.Request) -> web.StreamResponse:
         self._record(request)
-        await asyncio.sleep(float(request.query["delay"]))
+        await asyncio.sleep(float(request.query["delay"]))  # the slow origin under test
         return web.Response(body=self._file(SMALL_JPEG))
 
     async def _trickle(self, request: web.Request) -> web.StreamResponse:
@@ -240,7 +242,7 @@ class Origin:
         with contextlib.suppress(ConnectionError):
             while loop.time() < deadline:
                 await response.write(b"x")
-                await asyncio.sleep(interval)
+                await asyncio.sleep(interval)  # the trickle under test
         request.transport.close() if request.transport else None
         return response
 
@@ -249,12 +251,15 @@ class Origin:
         self._record(request)
         declared, actual = int(request.query["declared"]), int(request.query["actual"])
         data = self._file(SMALL_JPEG)[:actual]
-        assert request.transport is not None
-        head = f"HTTP/1.1 200 OK\r\nContent-Length: {declared}\r\nContent-Type: image/jpeg\r\n\r\n"
-        request.transport.write(head.encode() + data)
-        await asyncio.sleep(0.05)
-        request.transport.close()
-        raise asyncio.CancelledError()
+        _raw(request, [f"Content-Length: {declared}", "Content-Type: image/jpeg"], data)
+
+    async def _headers(self, request: web.Request) -> web.StreamResponse:
+        """The small PNG with exactly the response headers named in the query (plus
+        Content-Length): aiohttp itself would always add a Content-Type."""
+        self._record(request)
+        data = self._file(SMALL_PNG)
+        head = [f"{name}: {value}" for name, value in request.query.items()]
+        _raw(request, [*head, f"Content-Length: {len(data)}", "Connection: close"], data)
 
     async def _gzip(self, request: web.Request) -> web.StreamResponse:
         """The file gzip-compressed with `Content-Encoding: gzip`, whatever was asked for."""
@@ -276,6 +281,16 @@ class Origin:
     async def _echo(self, request: web.Request) -> web.StreamResponse:
         self._record(request)
         return web.Response(body=self._file(SMALL_PNG))
+
+
+def _raw(request: web.Request, head: list[str], body: bytes) -> NoReturn:
+    """A `200 OK` with these header lines and body written straight to the socket, then
+    closed (asyncio flushes what is still buffered first): bytes aiohttp would not send."""
+    assert request.transport is not None
+    lines = "".join(f"{line}\r\n" for line in ["HTTP/1.1 200 OK", *head])
+    request.transport.write(f"{lines}\r\n".encode("latin-1") + body)
+    request.transport.close()
+    raise asyncio.CancelledError()
 
 
 class Trap:

@@ -62,6 +62,28 @@ def request_bytes(
     return b"\r\n".join(lines) + b"\r\n\r\n" + (body or b"")
 
 
+def send_request(port: int, request: bytes, timeout: float = 60.0) -> socket.socket:
+    """Send `request` (see `request_bytes`) over a fresh connection; the caller reads the
+    answer (`read_raw_response`), which closes the socket. Split from `raw_request` for tests
+    that must know the server has read a request before they go on (`read_by_peer`)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        sock.sendall(request)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def read_raw_response(sock: socket.socket, method: str) -> RawResponse:
+    """The answer on `sock`, parsed with http.client; closes the socket."""
+    with sock:
+        response = http.client.HTTPResponse(sock, method=method)
+        response.begin()
+        payload = response.read()
+        return RawResponse(response.status, list(response.getheaders()), payload)
+
+
 def raw_request(
     port: int,
     method: str,
@@ -73,12 +95,8 @@ def raw_request(
     """Send one request over a fresh connection and parse the answer with http.client."""
     if isinstance(target, str):
         target = target.encode()
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(request_bytes(method, target, body, headers))
-        response = http.client.HTTPResponse(sock, method=method)
-        response.begin()
-        payload = response.read()
-        return RawResponse(response.status, list(response.getheaders()), payload)
+    sock = send_request(port, request_bytes(method, target, body, headers), timeout)
+    return read_raw_response(sock, method)
 
 
 def proc_status(pid: int, field: str) -> int:

@@ -1,10 +1,13 @@
-"""Helpers for the server/CLI tests: raw HTTP over TCP or unix sockets and a throw-away PKI
-for TLS/mTLS. The process wrappers live in `tests.serverproc` and are re-exported here.
+"""Helpers for the server/CLI tests: raw HTTP over TCP or unix sockets, socket states (what
+the server has read, what it listens on) and a throw-away PKI for TLS/mTLS. The process
+wrappers live in `tests.serverproc` and are re-exported here.
 """
 
 from __future__ import annotations
 
+import array
 import datetime
+import fcntl
 import http.client
 import ipaddress
 import os
@@ -12,6 +15,7 @@ import re
 import socket
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +28,7 @@ from tests.serverproc import (  # noqa: F401 (re-exported for the server tests)
     free_port,
     run_cli,
 )
+from tests.waiting import wait_until
 
 TEXT = "text/plain; charset=utf-8"
 LINE_TIME = r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d"
@@ -128,6 +133,69 @@ def closed_by_peer(sock: socket.socket, timeout: float) -> bool:
             return False
         except ConnectionError:
             return True
+
+
+@dataclass(frozen=True)
+class TcpSocket:
+    """One row of /proc/net/tcp{,6}."""
+
+    local: tuple[str, int]
+    remote: tuple[str, int]
+    state: int  # 0x01 established, 0x0A listening
+    tx_queue: int  # bytes sent but not yet acknowledged by the peer's kernel
+    rx_queue: int  # bytes received but not yet read by the process (listening: backlog)
+
+
+LISTEN = 0x0A
+
+
+def _proc_address(field: str) -> tuple[str, int]:
+    address, port = field.split(":")
+    raw = bytes.fromhex(address)
+    if len(raw) == 4:
+        return socket.inet_ntop(socket.AF_INET, raw[::-1]), int(port, 16)
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))  # little-endian words
+    return socket.inet_ntop(socket.AF_INET6, words), int(port, 16)
+
+
+def tcp_sockets() -> list[TcpSocket]:
+    """Every TCP socket of the machine's network namespace, IPv4 and IPv6."""
+    found = []
+    for name in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{name}").read_text().splitlines()[1:]:
+            fields = line.split()
+            tx_queue, rx_queue = fields[4].split(":")
+            found.append(
+                TcpSocket(
+                    _proc_address(fields[1]),
+                    _proc_address(fields[2]),
+                    int(fields[3], 16),
+                    int(tx_queue, 16),
+                    int(rx_queue, 16),
+                )
+            )
+    return found
+
+
+def read_by_peer(sock: socket.socket) -> bool:
+    """True once the process at the other end of `sock` (a loopback TCP or unix stream
+    connection) has read every byte sent on it — e.g. the server has parsed a request head,
+    so that request is in flight. TCP: nothing waits in our send queue nor in the peer
+    socket's receive queue. Unix: SIOCOUTQ is 0 (bytes stay charged to the sender until the
+    receiver reads them)."""
+    if sock.family == socket.AF_UNIX:
+        queued = array.array("i", [0])
+        fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, queued)  # TIOCOUTQ == SIOCOUTQ
+        return queued[0] == 0
+    ours, theirs = sock.getsockname()[:2], sock.getpeername()[:2]
+    rows = {(row.local, row.remote): row for row in tcp_sockets()}
+    sending, receiving = rows.get((ours, theirs)), rows.get((theirs, ours))
+    return (
+        sending is not None
+        and receiving is not None
+        and sending.tx_queue == 0
+        and receiving.rx_queue == 0
+    )
 
 
 def recv_all(sock: socket.socket, timeout: float) -> bytes:
@@ -284,9 +352,5 @@ def make_pki(directory: Path) -> Pki:
 
 
 def wait_gone(path: str, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while os.path.lexists(path):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
+    """True once `path` no longer exists; AssertionError after `timeout`."""
+    return wait_until(lambda: not os.path.lexists(path), f"{path} to be removed", timeout)

@@ -13,16 +13,20 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
 
 from imaged.settings import REGISTRY
+from tests.waiting import DEADLINE, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT.parent / "shared" / "corpus"
+# `shared/` sits beside the checkout; a git worktree nested deeper finds it further up.
+CORPUS = next(
+    (p / "shared" / "corpus" for p in ROOT.parents if (p / "shared" / "corpus").is_dir()),
+    ROOT.parent / "shared" / "corpus",
+)
 _OTHER_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "VIPS_CONCURRENCY")
 
 
@@ -82,22 +86,22 @@ class Proc:
     def lines(self) -> list[str]:
         return self.log().splitlines()
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if "server listening" in self.log():
-                return
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited {self.proc.returncode}:\n{self.log()}")
-            time.sleep(0.02)
-        raise RuntimeError(f"server did not start:\n{self.log()}")
+    def wait_ready(self, timeout: float = DEADLINE) -> None:
+        self.wait_log("server listening", timeout)
 
-    def wait_log(self, text: str, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.log():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} not logged:\n{self.log()}")
-            time.sleep(0.02)
+    def wait_log(self, text: str, timeout: float = DEADLINE) -> None:
+        """Until `text` is in the log; fails at once if the server exits without it."""
+
+        def logged() -> bool:
+            if text in self.log():
+                return True
+            if self.proc.poll() is None:
+                return False
+            if text in self.log():  # written just before exiting
+                return True
+            raise RuntimeError(f"server exited {self.proc.returncode}:\n{self.log()}")
+
+        wait_until(logged, lambda: f"{text!r} in the log:\n{self.log()}", timeout)
 
     def send(self, sig: int = signal.SIGTERM) -> None:
         self.proc.send_signal(sig)

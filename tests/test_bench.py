@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from bench.servers import Imaged, find_library
 from bench.workloads import BY_KEY, WORKLOADS, select
 
 from tests.serverproc import ROOT, ServerProcess
+from tests.waiting import wait_until
 
 WRK_OUTPUT = """\
 Running 1s test @ http://127.0.0.1:1/transform
@@ -65,14 +65,13 @@ def test_proc_measurements_of_a_busy_child() -> None:
     """A child that holds 64 MiB and burns 0.4 s of CPU once told to, inside the window."""
     code = "import sys, time\nb = bytearray(64 << 20)\nsys.stdin.readline()\n"
     code += "t = time.process_time()\nwhile time.process_time() - t < 0.4: pass\n"
-    code += "print('done', flush=True)\ntime.sleep(30)"
+    code += "print('done', flush=True)\ntime.sleep(30)"  # then idle: what is measured
     child = subprocess.Popen(
         [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     assert child.stdin is not None and child.stdout is not None
     try:
-        while rss_mib(child.pid) < 64:  # the buffer is allocated and zeroed
-            time.sleep(0.02)
+        wait_until(lambda: rss_mib(child.pid) >= 64, "the child's 64 MiB buffer")
         with Window(child.pid) as window:
             child.stdin.write("go\n")
             child.stdin.flush()
@@ -90,7 +89,7 @@ def test_proc_measurements_of_a_busy_child() -> None:
 
 def test_wait_idle_waits_for_a_busy_process() -> None:
     code = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.5: pass\n"
-    code += "time.sleep(30)"
+    code += "time.sleep(30)"  # then idle: what wait_idle must notice
     child = subprocess.Popen([sys.executable, "-c", code])
     try:
         assert not wait_idle(child.pid, quiet=0.1, timeout=0.5)  # still burning: timeout

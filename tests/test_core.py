@@ -14,6 +14,7 @@ from imaged.engine import core, metadata, transform
 from imaged.engine.core import Engine
 from imaged.engine.formats import Codecs
 from imaged.engine.options import Limits, MetadataOptions, TransformOptions
+from tests.waiting import DEADLINE
 
 CODECS = Codecs(decoders=("png", "svg"), encoders=("png",))
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8"/></svg>'
@@ -21,23 +22,35 @@ PNG = bytes(pyvips.Image.black(8, 8).pngsave_buffer())
 
 
 class Overlap:
-    """Records the largest number of wrapped engine calls in flight at once."""
+    """Records the largest number of wrapped engine calls in flight at once.
 
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
+    Each call first waits until some call has had company, for at most `window` seconds
+    counted from the first call: calls that may run in parallel meet as soon as a second
+    worker starts (a generous window only matters on a loaded machine); serialised calls
+    never meet, so for them the window is a deliberate pause — the chance to overlap that
+    they must not take."""
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self.changed = threading.Condition()
         self.running = 0
         self.most = 0
+        self.until: float | None = None
 
     def wrap(self, fn: Callable[..., object]) -> Callable[..., object]:
         def wrapped(*args: object) -> object:
-            with self.lock:
+            with self.changed:
                 self.running += 1
                 self.most = max(self.most, self.running)
+                self.changed.notify_all()
+                if self.until is None:
+                    self.until = time.monotonic() + self.window
+                left = max(0.0, self.until - time.monotonic())
+                self.changed.wait_for(lambda: self.most >= 2, timeout=left)
             try:
-                time.sleep(0.2)  # long enough for the other workers to start
                 return fn(*args)
             finally:
-                with self.lock:
+                with self.changed:
                     self.running -= 1
 
         return wrapped
@@ -47,7 +60,7 @@ class Overlap:
 async def test_only_svg_operations_are_serialised(
     monkeypatch: pytest.MonkeyPatch, data: bytes
 ) -> None:
-    overlap = Overlap()
+    overlap = Overlap(window=0.2 if data is SVG else DEADLINE)
     monkeypatch.setattr(transform, "transform", overlap.wrap(transform.transform))
     monkeypatch.setattr(metadata, "extract", overlap.wrap(metadata.extract))
     engine = Engine(Limits(), concurrency=4, queue_limit=16, codecs=CODECS)

@@ -15,6 +15,7 @@ from imaged.engine.formats import Codecs
 from imaged.engine.load import load
 from imaged.engine.options import Limits
 from imaged.errors import ImageError
+from tests.waiting import DEADLINE, await_until, wait_until
 
 CODECS = Codecs(decoders=("png",), encoders=("png",))
 
@@ -75,27 +76,37 @@ def test_active_is_per_thread_and_reset_afterwards(big_png: bytes) -> None:
     assert light(big_png) == 100.0
 
 
+def computing(since: float) -> bool:
+    """libvips is working: the process has used CPU time (all threads) since `since`."""
+    return time.process_time() - since >= 0.1
+
+
 def test_kill_stops_a_running_computation_promptly(big_png: bytes) -> None:
     guard = deadline.OperationGuard()
     outcome: dict[str, object] = {}
+    loaded = threading.Event()
 
     def work() -> None:
         with guard.active():
-            started = time.monotonic()
             try:
-                outcome["value"] = heavy(big_png)
+                image = load(big_png, "png", Limits())  # tracked by the guard
+                loaded.set()
+                outcome["value"] = float(image.gaussblur(150).avg())
             except pyvips.Error as exc:
                 outcome["error"] = str(exc)
-            outcome["seconds"] = time.monotonic() - started
+            outcome["finished"] = time.monotonic()
 
     thread = threading.Thread(target=work)
     thread.start()
-    time.sleep(0.3)
+    assert loaded.wait(DEADLINE)
+    cpu = time.process_time()
+    wait_until(lambda: computing(cpu), "the blur to be computing")
+    killed = time.monotonic()
     guard.kill()
-    thread.join(10)
+    thread.join(DEADLINE)
     assert not thread.is_alive()
     assert "killed" in str(outcome.get("error")), outcome
-    assert float(outcome["seconds"]) < 2.0, outcome  # type: ignore[arg-type]
+    assert float(outcome["finished"]) - killed < 2.0, outcome  # type: ignore[arg-type]
 
 
 async def test_engine_run_answers_the_time_limit_and_frees_the_permit(big_png: bytes) -> None:
@@ -125,14 +136,27 @@ async def test_engine_run_within_the_limit_is_untouched(big_png: bytes) -> None:
 async def test_engine_run_cancelled_request_stops_libvips(big_png: bytes) -> None:
     """A cancelled request (client gone) must not leave libvips burning the worker."""
     engine = Engine(Limits(), concurrency=1, queue_limit=4, codecs=CODECS, operation_timeout=60)
+    stopped: list[str] = []
+
+    def watched(data: bytes) -> float:
+        try:
+            return heavy(data)
+        except pyvips.Error as exc:
+            stopped.append(str(exc))
+            raise
+
     try:
-        task = asyncio.create_task(engine.run(heavy, big_png))
-        await asyncio.sleep(0.3)
+        cpu = time.process_time()
+        task = asyncio.create_task(engine.run(watched, big_png))
+        await await_until(lambda: computing(cpu), "the blur to be computing")
+        assert engine.limiter.in_use == 1
         started = time.monotonic()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         assert time.monotonic() - started < 2.0
+        # The blur takes about a second here: only the kill shows it did not run to the end.
+        assert len(stopped) == 1 and "killed" in stopped[0], stopped
         assert engine.limiter.in_use == 0
         assert await engine.run(light, big_png) == 100.0
     finally:

@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import httpx
 import pytest
 
 from tests.serverproc import ROOT, free_port
+from tests.waiting import wait_until
 
 ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
 DOCKERFILE = ROOT / "Dockerfile"
@@ -154,14 +154,13 @@ def entrypoint_server(fake_mimalloc: Path) -> Iterator[tuple[subprocess.Popen[st
 
 
 def _wait_healthy(port: int) -> httpx.Response:
-    deadline = time.monotonic() + 30
-    while True:
+    def answer() -> httpx.Response | None:
         try:
             return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
         except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+            return None
+
+    return wait_until(answer, f"an answer from /healthz on port {port}")
 
 
 def test_real_server_through_entrypoint(

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from imaged.errors import FetchError
+from imaged.fetch import FetchResult
 from imaged.fetch.client import Fetcher
 from imaged.fetch.hosts import compile_allowed_hosts
 from imaged.fetch.pinning import PinnedResolver, pinned
@@ -104,7 +105,7 @@ async def test_a_rebinding_resolver_is_asked_once_and_its_first_answer_is_used(
     f = fetcher(lookup)
     try:
         origin.reset()
-        assert await f.fetch(public(origin, f"/img/{SMALL_JPEG}")) == JPEG
+        assert (await f.fetch(public(origin, f"/img/{SMALL_JPEG}"))).body == JPEG
         assert lookup.calls == ["public.test"]
         assert origin.requests[0].headers["Host"] == f"public.test:{origin.port}"
         # The next request resolves again, gets the private answer and is refused.
@@ -149,7 +150,7 @@ async def test_redirect_chains_resolve_each_hop_once(origin: Origin) -> None:
     f = fetcher(lookup)
     try:
         origin.reset()
-        assert await f.fetch(public(origin, "/chain/3")) == JPEG
+        assert (await f.fetch(public(origin, "/chain/3"))).body == JPEG
         assert lookup.calls == ["public.test"] * 4
         assert origin.paths == [
             "/chain/3",
@@ -265,7 +266,7 @@ async def test_https_to_a_pinned_address_verifies_the_original_host_name(
         f = fetcher(lookup, ssl_context=client_ctx)
         try:
             url = f"https://public.test:{tls_origin.port}/img/{SMALL_PNG}"
-            assert await f.fetch(url) == PNG
+            assert (await f.fetch(url)).body == PNG
             assert sni == ["public.test"]
             assert tls_origin.requests[0].headers["Host"] == f"public.test:{tls_origin.port}"
             # The certificate is for public.test only: another name at the same address fails.
@@ -294,7 +295,7 @@ async def test_allow_list_on_every_hop_before_the_lookup(origin: Origin) -> None
     try:
         origin.reset()
         # The explicit port is not part of the matched text.
-        assert await f.fetch(public(origin, f"/img/{SMALL_JPEG}")) == JPEG
+        assert (await f.fetch(public(origin, f"/img/{SMALL_JPEG}"))).body == JPEG
         to_other = public(origin, "/redirect?" + q(to=public(origin, "/x", "other.test")))
         await expect(f, to_other, 403, "fetch: host is not allowed")
         await expect(f, public(origin, "/x", "other.test"), 403, "fetch: host is not allowed")
@@ -309,8 +310,8 @@ async def test_allow_list_on_every_hop_before_the_lookup(origin: Origin) -> None
 
 async def test_request_headers_cookies_and_credentials(origin: Origin, client: Fetcher) -> None:
     origin.reset()
-    assert await client.fetch(public(origin, "/set-cookie")) == PNG
-    assert await client.fetch(public(origin, "/echo")) == PNG
+    assert (await client.fetch(public(origin, "/set-cookie"))).body == PNG
+    assert (await client.fetch(public(origin, "/echo"))).body == PNG
     first, second, third = origin.requests
     for seen in (first, second, third):
         assert seen.headers["User-Agent"] == "imaged/0.2.3"
@@ -319,7 +320,7 @@ async def test_request_headers_cookies_and_credentials(origin: Origin, client: F
     assert set(first.headers) == {"Host", "User-Agent", "Accept", "Accept-Encoding"}
     origin.reset()
     url = f"http://us%40er:p%20w@public.test:{origin.port}/echo"
-    assert await client.fetch(url) == PNG
+    assert (await client.fetch(url)).body == PNG
     auth = origin.requests[0].headers["Authorization"]
     assert base64.b64decode(auth.removeprefix("Basic ")) == b"us@er:p w"
 
@@ -333,7 +334,7 @@ async def test_environment_proxies_are_ignored(
             monkeypatch.setenv(name, proxy_url)
         f = fetcher(Lookup({"public.test": [["127.0.0.1"]]}))
         try:
-            assert await f.fetch(public(origin, f"/img/{SMALL_JPEG}")) == JPEG
+            assert (await f.fetch(public(origin, f"/img/{SMALL_JPEG}"))).body == JPEG
         finally:
             await f.close()
         assert proxy.connections == 0
@@ -345,7 +346,7 @@ async def test_environment_proxies_are_ignored(
 @pytest.mark.parametrize("status", ["301", "302", "303", "307", "308"])
 async def test_redirect_statuses(origin: Origin, client: Fetcher, status: str) -> None:
     url = public(origin, "/redirect?" + q(status=status, to=f"/img/{SMALL_PNG}"))
-    assert await client.fetch(url) == PNG
+    assert (await client.fetch(url)).body == PNG
 
 
 @pytest.mark.parametrize("status", ["300", "304", "305", "306"])
@@ -360,7 +361,7 @@ async def test_other_3xx_are_final_even_with_a_location(
 
 async def test_redirect_limits(origin: Origin, client: Fetcher) -> None:
     origin.reset()
-    assert await client.fetch(public(origin, "/chain/10")) == JPEG
+    assert (await client.fetch(public(origin, "/chain/10"))).body == JPEG
     assert len(origin.requests) == 11
     origin.reset()
     await expect(client, public(origin, "/chain/11"), 502, "fetch: too many redirects")
@@ -393,7 +394,7 @@ async def test_relative_redirects(origin: Origin, client: Fetcher) -> None:
         f"img/{SMALL_PNG}",
         f"//public.test:{origin.port}/img/{SMALL_PNG}",
     ]:
-        assert await client.fetch(public(origin, "/redirect?" + q(to=location))) == PNG
+        assert (await client.fetch(public(origin, "/redirect?" + q(to=location)))).body == PNG
 
 
 @pytest.mark.parametrize(
@@ -416,7 +417,44 @@ async def test_final_statuses(
 
 
 async def test_other_2xx_bodies_are_used(origin: Origin, client: Fetcher) -> None:
-    assert await client.fetch(public(origin, "/status/203")) == b"status 203"
+    assert (await client.fetch(public(origin, "/status/203"))).body == b"status 203"
+
+
+# --- the result: the body and the final response's validators and type --------------------
+
+LAST_MODIFIED = "Wed, 21 Oct 2015 07:28:00 GMT"
+
+
+async def test_result_carries_the_origins_etag_last_modified_and_content_type(
+    origin: Origin, client: Fetcher
+) -> None:
+    headers = {
+        "ETag": '"v1-abc"',
+        "Last-Modified": LAST_MODIFIED,
+        "Content-Type": "image/png; charset=binary",  # kept as sent, not parsed
+    }
+    result = await client.fetch(public(origin, "/headers?" + q(**headers)))
+    assert result == FetchResult(PNG, '"v1-abc"', LAST_MODIFIED, "image/png; charset=binary")
+    # A weak validator is passed on verbatim: revalidation must send it back unchanged.
+    weak = await client.fetch(public(origin, "/headers?" + q(ETag='W/"v2"')))
+    assert (weak.etag, weak.last_modified, weak.content_type) == ('W/"v2"', None, None)
+
+
+async def test_absent_headers_are_none(origin: Origin, client: Fetcher) -> None:
+    result = await client.fetch(public(origin, "/headers"))
+    assert result == FetchResult(body=PNG, etag=None, last_modified=None, content_type=None)
+
+
+async def test_headers_are_those_of_the_final_response_not_a_redirect(
+    origin: Origin, client: Fetcher
+) -> None:
+    # The redirect itself is `text/plain` (aiohttp adds it); the image response has no type.
+    final = "/headers?" + q(ETag='"final"')
+    result = await client.fetch(public(origin, "/redirect?" + q(to=final)))
+    assert result == FetchResult(PNG, '"final"', None, None)
+    # An ordinary aiohttp response: its own Content-Type, no validators.
+    plain = await client.fetch(public(origin, f"/img/{SMALL_JPEG}"))
+    assert plain == FetchResult(JPEG, None, None, "application/octet-stream")
 
 
 # --- bodies --------------------------------------------------------------------------------
@@ -427,7 +465,7 @@ async def test_size_limit_exactly(origin: Origin, chunked: str) -> None:
     f = fetcher(Lookup({"public.test": [["127.0.0.1"]]}), body_limit=100_000)
     try:
         ok = public(origin, "/bytes?" + q(size="100000", chunked=chunked))
-        assert await f.fetch(ok) == b"x" * 100_000
+        assert (await f.fetch(ok)).body == b"x" * 100_000
         over = public(origin, "/bytes?" + q(size="100001", chunked=chunked))
         await expect(f, over, 400, "fetch: response body size limit of 100000 bytes exceeded")
         huge = public(origin, "/bytes?" + q(size="50000000", chunked=chunked))
@@ -437,9 +475,9 @@ async def test_size_limit_exactly(origin: Origin, chunked: str) -> None:
 
 
 async def test_chunked_and_empty_bodies(origin: Origin, client: Fetcher) -> None:
-    assert await client.fetch(public(origin, f"/chunked/{SMALL_JPEG}")) == JPEG
-    assert await client.fetch(public(origin, "/bytes?size=0")) == b""
-    assert await client.fetch(public(origin, "/bytes?size=0&chunked=1")) == b""
+    assert (await client.fetch(public(origin, f"/chunked/{SMALL_JPEG}"))).body == JPEG
+    assert (await client.fetch(public(origin, "/bytes?size=0"))).body == b""
+    assert (await client.fetch(public(origin, "/bytes?size=0&chunked=1"))).body == b""
 
 
 async def test_short_bodies(origin: Origin, client: Fetcher) -> None:
@@ -452,9 +490,9 @@ async def test_short_bodies(origin: Origin, client: Fetcher) -> None:
 async def test_encoded_bodies_are_not_decoded(origin: Origin) -> None:
     f = fetcher(Lookup({"public.test": [["127.0.0.1"]]}), body_limit=100_000)
     try:
-        assert await f.fetch(public(origin, f"/gzip/{SMALL_PNG}")) == gzip.compress(PNG)
+        assert (await f.fetch(public(origin, f"/gzip/{SMALL_PNG}"))).body == gzip.compress(PNG)
         # 5 MB of zeros compress to a few KB: the limit applies to the bytes received.
-        body = await f.fetch(public(origin, "/gzip-zeros?size=5000000"))
+        body = (await f.fetch(public(origin, "/gzip-zeros?size=5000000"))).body
         assert len(body) < 100_000 and gzip.decompress(body) == bytes(5_000_000)
     finally:
         await f.close()
@@ -469,7 +507,7 @@ async def test_timeouts_cover_the_whole_hop(origin: Origin) -> None:
         # Bytes keep arriving, but the hop as a whole may take only `timeout`.
         trickle = public(origin, "/trickle?size=1000&interval=0.05&seconds=3")
         await expect(f, trickle, 502, "fetch: error reading response body")
-        assert await f.fetch(public(origin, "/slow-headers?delay=0.1")) == JPEG
+        assert (await f.fetch(public(origin, "/slow-headers?delay=0.1"))).body == JPEG
     finally:
         await f.close()
 
@@ -481,8 +519,8 @@ async def test_without_protection_names_resolve_normally(origin: Origin) -> None
     lookup = Lookup({"public.test": [["127.0.0.1"]]})
     f = fetcher(lookup, ssrf_protection=False, policy=blocked_reason)
     try:
-        assert await f.fetch(origin.url(f"/img/{SMALL_JPEG}")) == JPEG
-        assert await f.fetch(public(origin, f"/img/{SMALL_JPEG}")) == JPEG
+        assert (await f.fetch(origin.url(f"/img/{SMALL_JPEG}"))).body == JPEG
+        assert (await f.fetch(public(origin, f"/img/{SMALL_JPEG}"))).body == JPEG
         await expect(f, public(origin, "/x", "gone.test"), 502, "fetch: unable to make request")
         assert "gone.test" in lookup.calls
     finally:

@@ -11,6 +11,9 @@ from imaged.errors import ServerBusy
 
 
 async def settle() -> None:
+    """Let every task that can run reach its next `await`. Not a timed wait: the limiter is
+    single-threaded asyncio, so a few passes of the loop settle it deterministically, and
+    the tests assert what has *not* happened (still queued, not done) right after."""
     for _ in range(5):
         await asyncio.sleep(0)
 
@@ -47,7 +50,7 @@ async def test_fifo_order() -> None:
     async def worker(i: int) -> None:
         await limiter.acquire()
         served.append(i)
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # a yield while holding the permit
         limiter.release()
 
     tasks = []
@@ -167,7 +170,7 @@ async def test_concurrency_never_exceeds_permits() -> None:
         async with limiter.permit():
             active += 1
             peak = max(peak, active)
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(0.001)  # holds the permit across a real wait
             active -= 1
 
     await asyncio.gather(*(job() for _ in range(200)))

@@ -125,7 +125,7 @@ class FailingStorage:
             raise RuntimeError()
         if key == "boom":
             raise ValueError("boom")
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # a real suspension, as a network upload has
         return f"mem://{bucket}/{key}"
 
     async def close(self) -> None:

@@ -211,7 +211,7 @@ async def test_dns_failures(answer: Sequence[str] | BaseException) -> None:
 
 async def test_a_hanging_lookup_times_out_as_a_dns_failure() -> None:
     async def hang(host: str, port: int) -> Sequence[str]:
-        await asyncio.sleep(30)
+        await asyncio.sleep(30)  # the hanging resolver under test
         return ["8.8.8.8"]
 
     loop = asyncio.get_running_loop()

@@ -4,22 +4,34 @@ responsive, and a burst of hundreds of connections is answered, never dropped.""
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import pyvips
-from tests.hardening import TEXT, encode, raw_request, request_bytes, synthetic
+from tests.hardening import (
+    TEXT,
+    encode,
+    raw_request,
+    read_raw_response,
+    request_bytes,
+    send_request,
+    synthetic,
+)
+from tests.serverkit import LISTEN, read_by_peer, tcp_sockets
 from tests.serverproc import ServerProcess
+from tests.waiting import await_until, wait_until
 
 # A flat 12-megapixel PNG: a 40 kB upload (so it is running a moment after it is sent)
 # that keeps one core busy for about two seconds under a large blur.
 FLAT_12MP = bytes((pyvips.Image.black(4000, 3000, bands=3) + 90).cast("uchar").pngsave_buffer())
-BLOCKER = "/transform?blur=50"
+BLOCKER_REQUEST = request_bytes("PUT", b"/transform?blur=50", FLAT_12MP)
 SMALL = encode(synthetic(64, 48), ".png")
 LIGHT = "/transform?width=16"
+LIGHT_REQUEST = request_bytes("PUT", LIGHT.encode(), SMALL)
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +40,18 @@ def busy_server() -> Iterator[ServerProcess]:
         yield proc
 
 
+def read_by_server(*socks: socket.socket) -> None:
+    """Until the server has read every request sent on `socks`. Nothing but computation
+    lies between a read request and its permit (taken, or waited for in the queue), so
+    after this a later request finds the permits in the state these ones put them in."""
+    wait_until(lambda: all(read_by_peer(s) for s in socks), "the server to read the requests")
+
+
 def test_full_queue_gets_503_at_once_and_the_rest_succeed(busy_server: ServerProcess) -> None:
     port = busy_server.port
 
-    def heavy() -> tuple[int, float]:
-        r = raw_request(port, "PUT", BLOCKER, FLAT_12MP)
+    def heavy(sock: socket.socket) -> tuple[int, float]:
+        r = read_raw_response(sock, "PUT")
         return r.status, time.monotonic()
 
     def light() -> tuple[int, str | None, str, float]:
@@ -40,8 +59,9 @@ def test_full_queue_gets_503_at_once_and_the_rest_succeed(busy_server: ServerPro
         return r.status, r.header("retry-after"), r.text, time.monotonic()
 
     with ThreadPoolExecutor(max_workers=16) as pool:
-        blocker = pool.submit(heavy)
-        time.sleep(0.3)  # the blocker holds the only permit now
+        sent = send_request(port, BLOCKER_REQUEST)
+        blocker = pool.submit(heavy, sent)
+        read_by_server(sent)  # the blocker holds the only permit now
 
         burst = [pool.submit(light) for _ in range(10)]
         # /healthz never waits for a permit, even with the queue full.
@@ -68,10 +88,12 @@ def test_full_queue_gets_503_at_once_and_the_rest_succeed(busy_server: ServerPro
 def test_503_is_plain_text_with_retry_after(busy_server: ServerProcess) -> None:
     port = busy_server.port
     with ThreadPoolExecutor(max_workers=8) as pool:
-        blocker = pool.submit(raw_request, port, "PUT", BLOCKER, FLAT_12MP)
-        time.sleep(0.3)
-        queued = [pool.submit(raw_request, port, "PUT", LIGHT, SMALL) for _ in range(4)]
-        time.sleep(0.3)
+        sent = send_request(port, BLOCKER_REQUEST)
+        blocker = pool.submit(read_raw_response, sent, "PUT")
+        read_by_server(sent)  # the blocker holds the only permit
+        waiting = [send_request(port, LIGHT_REQUEST) for _ in range(4)]
+        queued = [pool.submit(read_raw_response, sock, "PUT") for sock in waiting]
+        read_by_server(*waiting)  # the queue (limit 4) is full
         started = time.monotonic()
         r = raw_request(port, "PUT", "/metadata", SMALL)
         assert time.monotonic() - started < 1.0
@@ -95,12 +117,16 @@ def test_twenty_parallel_requests_all_succeed_with_one_permit(
     assert statuses == [200] * 20
 
 
-async def _one(port: int, opened: asyncio.Event, payload: bytes) -> tuple[str, int, str]:
+async def _one(
+    port: int, connected: Callable[[], None], opened: asyncio.Event, payload: bytes
+) -> tuple[str, int, str]:
     """Open a connection, wait for every other one to be open, send, read to EOF."""
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
     except OSError as exc:
         return ("connect-failed", 0, repr(exc))
+    finally:
+        connected()
     try:
         await opened.wait()
         writer.write(payload)
@@ -116,16 +142,26 @@ async def _one(port: int, opened: asyncio.Event, payload: bytes) -> tuple[str, i
     return ("answered", int(head[9:12]), head)
 
 
+def _accept_queue_empty(port: int) -> bool:
+    """The server has accepted every connection the kernel completed for it."""
+    return all(s.rx_queue == 0 for s in tcp_sockets() if s.state == LISTEN and s.local[1] == port)
+
+
 async def _burst(port: int, count: int, payload: bytes) -> list[tuple[str, int, str]]:
     opened = asyncio.Event()
-    tasks = [asyncio.create_task(_one(port, opened, payload)) for _ in range(count)]
-    await asyncio.sleep(0.5)  # let every connection be accepted first
+    attempts: list[None] = []
+    tasks = [
+        asyncio.create_task(_one(port, lambda: attempts.append(None), opened, payload))
+        for _ in range(count)
+    ]
+    # Every connection is open (or has failed, which the result reports) and accepted.
+    await await_until(lambda: len(attempts) == count, "every connection attempt")
+    await await_until(lambda: _accept_queue_empty(port), "the server to accept them all")
     opened.set()
     return await asyncio.gather(*tasks)
 
 
 def test_burst_of_200_connections_is_answered(server: ServerProcess) -> None:
-    payload = request_bytes("PUT", LIGHT.encode(), SMALL)
     health: list[float] = []
     stop = threading.Event()
 
@@ -134,12 +170,12 @@ def test_burst_of_200_connections_is_answered(server: ServerProcess) -> None:
             started = time.monotonic()
             assert raw_request(server.port, "GET", "/healthz").status == 200
             health.append(time.monotonic() - started)
-            time.sleep(0.05)
+            time.sleep(0.05)  # the pace of this probe, not a wait for anything
 
     prober = threading.Thread(target=probe)
     prober.start()
     try:
-        results = asyncio.run(_burst(server.port, 200, payload))
+        results = asyncio.run(_burst(server.port, 200, LIGHT_REQUEST))
     finally:
         stop.set()
         prober.join()

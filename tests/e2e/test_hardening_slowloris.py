@@ -73,7 +73,7 @@ def serve_others(port: int, stop: threading.Event, latencies: list[float]) -> No
             started = time.monotonic()
             assert raw_request(port, method, target, body, timeout=10).status == 200
             latencies.append(time.monotonic() - started)
-        time.sleep(0.05)
+        time.sleep(0.05)  # the pace of this client, not a wait for anything
 
 
 def run_with_others(port: int, jobs: list) -> list:

@@ -21,8 +21,11 @@ from pathlib import Path
 
 import pytest
 import pyvips
+from bench.procstat import cpu_seconds
 from tests.hardening import has_red, raw_request
+from tests.serverkit import tcp_sockets
 from tests.serverproc import CORPUS, ROOT, ServerProcess
+from tests.waiting import wait_until
 
 SECONDS = 5.0
 FANOUT_SECONDS = 30.0  # librsvg stops a <use> fan-out at 500 000 references: ~6 s of CPU
@@ -45,6 +48,7 @@ class Traps:
     directory: Path
     port: int
     fifo_opened: int = 0
+    fifo_passes: int = 0  # completed rounds of the FIFO watcher
     connections: list[bytes] = field(default_factory=list)
 
     def file(self, name: str) -> str:
@@ -54,6 +58,23 @@ class Traps:
     def http(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def settled(self) -> Callable[[], bool]:
+        """A condition: both traps have recorded whatever reached them before this call —
+        the FIFO watcher has finished the round it was in, and the listener holds no
+        connection it has not yet recorded and closed (none queued, none being read)."""
+        passes = self.fifo_passes
+
+        def check() -> bool:
+            handling = any(
+                s.local[1] == self.port and s.state in _OPEN_STATES for s in tcp_sockets()
+            )
+            return self.fifo_passes > passes and not handling
+
+        return check
+
+
+_OPEN_STATES = {0x01, 0x03, 0x08}  # established, SYN received, close-wait: not yet closed
+
 
 def _watch_fifo(path: Path, traps: Traps, stop: threading.Event) -> None:
     """A reader blocked in open() on the FIFO lets our non-blocking writer open succeed."""
@@ -61,10 +82,11 @@ def _watch_fifo(path: Path, traps: Traps, stop: threading.Event) -> None:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
         except OSError:
-            time.sleep(0.002)
-            continue
-        traps.fifo_opened += 1
-        os.close(fd)
+            time.sleep(0.002)  # the watcher's polling interval
+        else:
+            traps.fifo_opened += 1
+            os.close(fd)
+        traps.fifo_passes += 1
 
 
 def _serve(listener: socket.socket, traps: Traps) -> None:
@@ -220,9 +242,7 @@ def test_controls_the_traps_notice_a_read_and_a_connection(traps: Traps) -> None
         assert fifo.read() == b""
     with socket.create_connection(("127.0.0.1", traps.port)) as conn:
         conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
-    deadline = time.monotonic() + 5
-    while len(traps.connections) == connections and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(traps.settled(), "the traps to record the read and the connection")
     assert traps.fifo_opened > opened
     assert traps.connections[connections:] == [b"GET / HTTP/1.0\r\n\r\n"]
 
@@ -238,7 +258,7 @@ def test_external_references_are_never_loaded(
         found = check(svg_server.port, build(reference))
         if found:
             problems[how] = found
-    time.sleep(0.05)  # let the watcher threads observe anything late
+    wait_until(traps.settled(), "the traps to record anything late")
     assert not problems, problems
     assert traps.fifo_opened == opened, "an SVG reference opened a local file"
     assert traps.connections[connections:] == []
@@ -268,9 +288,10 @@ def test_use_fan_out_is_bounded(svg_server: ServerProcess) -> None:
     worker = threading.Thread(
         target=lambda: result.append(check(port, body, FANOUT_SECONDS, TARGETS[:1]))
     )
+    cpu = cpu_seconds(svg_server.proc.pid)
     worker.start()
     # Other clients are still served while both permits may be busy with the bomb.
-    time.sleep(0.5)
+    wait_until(lambda: cpu_seconds(svg_server.proc.pid) - cpu >= 0.5, "the bomb to be computing")
     started = time.monotonic()
     assert raw_request(port, "GET", "/healthz").status == 200
     assert time.monotonic() - started < 2.0

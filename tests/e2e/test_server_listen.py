@@ -7,13 +7,13 @@ from __future__ import annotations
 import re
 import signal
 import socket
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from tests.serverkit import (
     LINE_TIME,
+    LISTEN,
     Proc,
     connect,
     free_port,
@@ -21,25 +21,14 @@ from tests.serverkit import (
     port_is_free,
     read_response,
     run_cli,
+    tcp_sockets,
 )
+from tests.waiting import wait_until
 
 
 def listening_addresses(port: int) -> set[str]:
     """Addresses with a TCP socket in LISTEN state on `port` (from /proc/net/tcp{,6})."""
-    found: set[str] = set()
-    for name, width in (("tcp", 8), ("tcp6", 32)):
-        for line in Path(f"/proc/net/{name}").read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            address, hex_port = local.split(":")
-            if state != "0A" or int(hex_port, 16) != port:
-                continue
-            raw = bytes.fromhex(address)
-            if width == 8:
-                found.add(socket.inet_ntop(socket.AF_INET, raw[::-1]))
-            else:  # four little-endian 32-bit words
-                words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
-                found.add(socket.inet_ntop(socket.AF_INET6, words))
-    return found
+    return {s.local[0] for s in tcp_sockets() if s.state == LISTEN and s.local[1] == port}
 
 
 def test_ci_smoke_defaults() -> None:
@@ -47,8 +36,7 @@ def test_ci_smoke_defaults() -> None:
     (When 8000 is taken on this machine, PORT selects another port; nothing else is set.)"""
     port = 8000 if port_is_free(8000) else free_port()
     env = {} if port == 8000 else {"PORT": str(port)}
-    with Proc([], env) as proc:
-        time.sleep(0.2)
+    with Proc([], env) as proc:  # started: it logged `server listening`
         response = httpx.get(f"http://localhost:{port}/healthz", timeout=10)
         assert 200 <= response.status_code < 300
         assert f"INFO server listening tls=false mtls=false url=http://localhost:{port}" in (
@@ -112,10 +100,12 @@ def test_backlog_holds_a_burst_of_connections() -> None:
     burst = min(520, somaxconn)
     port = free_port()
     with Proc(["-H", "127.0.0.1", "-p", str(port), "--log-level", "warn"], wait=False) as proc:
-        deadline = time.monotonic() + 30
-        while port_is_free(port):
-            assert time.monotonic() < deadline and proc.proc.poll() is None
-            time.sleep(0.05)
+        # No `server listening` line at warn level: wait for the listening socket itself.
+        wait_until(
+            lambda: listening_addresses(port) or proc.proc.poll() is not None,
+            "the server to listen",
+        )
+        assert proc.proc.poll() is None, proc.log()
         proc.send(signal.SIGSTOP)
         socks: list[socket.socket] = []
         try:

@@ -8,12 +8,12 @@ import json
 import platform
 import re
 import signal
-import time
 from pathlib import Path
 
 import httpx
 import pyvips
 from tests.serverkit import LINE_TIME, Proc, free_port
+from tests.waiting import wait_until
 
 VIPS = f"{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}"
 
@@ -124,14 +124,15 @@ def test_vips_concurrency_env_is_left_to_libvips() -> None:
 def test_warn_level_hides_info_and_debug() -> None:
     port = free_port()
     with Proc(["-H", "127.0.0.1", "-p", str(port)], {"LOG_LEVEL": "warn"}, wait=False) as proc:
-        deadline = time.monotonic() + 30
-        while True:  # no "server listening" line to wait for
+
+        def answered() -> bool:  # no "server listening" line to wait for
+            assert proc.proc.poll() is None, proc.log()
             try:
-                assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
-                break
+                return httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
             except httpx.TransportError:
-                assert time.monotonic() < deadline and proc.proc.poll() is None
-                time.sleep(0.05)
+                return False
+
+        wait_until(answered, "an answer from /healthz")
     assert proc.log() == ""
 
 

@@ -11,7 +11,15 @@ import socket
 import time
 
 import pyvips
-from tests.serverkit import Proc, closed_by_peer, connect, free_port, read_response
+from tests.serverkit import (
+    Proc,
+    closed_by_peer,
+    connect,
+    free_port,
+    read_by_peer,
+    read_response,
+)
+from tests.waiting import DEADLINE, wait_until
 
 
 def start(*extra: str) -> tuple[Proc, tuple[str, int]]:
@@ -19,15 +27,17 @@ def start(*extra: str) -> tuple[Proc, tuple[str, int]]:
     return Proc(["-H", "127.0.0.1", "-p", str(port), *extra]), ("127.0.0.1", port)
 
 
-def refused(address: tuple[str, int], timeout: float = 2.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(address, timeout=1).close()
-        except ConnectionRefusedError:
-            return True
-        time.sleep(0.02)
+def refused(address: tuple[str, int]) -> bool:
+    try:
+        socket.create_connection(address, timeout=1).close()
+    except ConnectionRefusedError:
+        return True
     return False
+
+
+def in_flight(sock: socket.socket) -> None:
+    """Until the server has read everything sent on `sock`: its request head is parsed."""
+    wait_until(lambda: read_by_peer(sock), "the server to read the request head")
 
 
 def png() -> bytes:
@@ -38,15 +48,19 @@ def test_in_flight_request_finishes_and_new_ones_are_refused() -> None:
     proc, address = start()
     with proc:
         body = png()
+        idle = connect(address)  # a witness: closed once the server drains connections
+        idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(idle).status == 200
         sock = connect(address)
         head = f"PUT /metadata HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
         sock.sendall(head.encode() + body[:10])  # in flight: head in, body still coming
-        time.sleep(0.3)
+        in_flight(sock)
         proc.send(signal.SIGTERM)
         proc.wait_log("INFO Shutting down signal=SIGTERM")
-        assert refused(address)  # the listening socket is closed
-        time.sleep(0.5)
-        sock.sendall(body[10:])  # the upload goes on and completes
+        wait_until(lambda: refused(address), "the listening socket to close")
+        assert closed_by_peer(idle, DEADLINE)  # draining has reached the connections …
+        idle.close()
+        sock.sendall(body[10:])  # … and the upload still goes on and completes
         response = read_response(sock, "PUT")
         assert response.status == 200
         assert json.loads(response.body)["width"] == 8
@@ -78,7 +92,7 @@ def test_shutdown_timeout_forces_exit_1() -> None:
     with proc:
         sock = connect(address)
         sock.sendall(b"PUT /metadata HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab")
-        time.sleep(0.3)  # in flight, and its body never completes
+        in_flight(sock)  # and its body never completes
         signalled = time.monotonic()
         proc.send(signal.SIGTERM)
         assert proc.wait(10) == 1

@@ -13,7 +13,15 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from tests.serverkit import Proc, closed_by_peer, connect, read_response, recv_all
+from tests.serverkit import (
+    Proc,
+    closed_by_peer,
+    connect,
+    read_by_peer,
+    read_response,
+    recv_all,
+)
+from tests.waiting import wait_until
 
 HEAD = 2  # --header-timeout
 BODY = 2  # --body-timeout
@@ -32,7 +40,14 @@ def server() -> Iterator[tuple[str, int]]:
         assert " ERROR " not in proc.log() and " WARN " not in proc.log(), proc.log()
 
 
-def trickle(sock: socket.socket, data: bytes, interval: float, stop: threading.Event) -> None:
+def trickle(
+    sock: socket.socket,
+    data: bytes,
+    interval: float,
+    stop: threading.Event,
+    started: threading.Event | None = None,
+) -> None:
+    """A slow client: one byte every `interval` seconds; `started` is set after the first."""
     for byte in data:
         if stop.is_set():
             return
@@ -40,7 +55,9 @@ def trickle(sock: socket.socket, data: bytes, interval: float, stop: threading.E
             sock.sendall(bytes([byte]))
         except OSError:
             return
-        time.sleep(interval)
+        if started is not None:
+            started.set()
+        time.sleep(interval)  # the slowness under test
 
 
 def cut_off(address: tuple[str, int], first: bytes, trickled: bytes) -> tuple[bytes, float]:
@@ -129,18 +146,24 @@ def test_kept_alive_connection_reused_then_closed_when_idle(server: tuple[str, i
 
 def test_slow_clients_do_not_block_others(server: tuple[str, int]) -> None:
     stop = threading.Event()
-    slow: list[socket.socket] = []
+    slow: list[tuple[socket.socket, threading.Event]] = []
     try:
         for i in range(8):
-            sock = connect(server)
-            slow.append(sock)
+            sock, started = connect(server), threading.Event()
+            slow.append((sock, started))
             data = (
                 b"GET /healthz HTTP/1.1\r\nX-Slow: " + b"c" * 100
                 if i % 2
                 else b"PUT /metadata HTTP/1.1\r\nContent-Length: 500\r\n\r\n" + b"d" * 500
             )
-            threading.Thread(target=trickle, args=(sock, data, 0.05, stop), daemon=True).start()
-        time.sleep(0.3)
+            args = (sock, data, 0.05, stop, started)
+            threading.Thread(target=trickle, args=args, daemon=True).start()
+        # Every slow client has sent bytes and the server has read them: it is holding all
+        # eight connections mid-request.
+        wait_until(
+            lambda: all(started.is_set() and read_by_peer(sock) for sock, started in slow),
+            "the server to read from every slow client",
+        )
         with httpx.Client(base_url=f"http://{server[0]}:{server[1]}", timeout=5) as client:
             for _ in range(5):
                 started = time.monotonic()
@@ -148,7 +171,7 @@ def test_slow_clients_do_not_block_others(server: tuple[str, int]) -> None:
                 assert time.monotonic() - started < 1.0
     finally:
         stop.set()
-        for sock in slow:
+        for sock, _ in slow:
             sock.close()
 
 
@@ -157,6 +180,6 @@ def test_complete_requests_within_the_deadlines_are_served(server: tuple[str, in
     with connect(server) as sock:
         for part in (b"GET /health", b"z HTTP/1.1\r\n", b"Host: x\r\n", b"\r\n"):
             sock.sendall(part)
-            time.sleep(0.3)
+            time.sleep(0.3)  # a slow client, but in time: the pause is what is tested
         response = read_response(sock)
     assert response.status == 200

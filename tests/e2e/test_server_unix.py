@@ -9,7 +9,6 @@ import re
 import signal
 import socket
 import stat
-import time
 from pathlib import Path
 
 import httpx
@@ -19,10 +18,12 @@ from tests.serverkit import (
     exchange,
     free_port,
     port_is_free,
+    read_by_peer,
     run_cli,
     run_cli_many,
     wait_gone,
 )
+from tests.waiting import wait_until
 
 
 def uds_get(path: str, target: str = "/healthz") -> httpx.Response:
@@ -109,7 +110,8 @@ def test_socket_removed_on_forced_exit_too(tmp_path: Path) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.connect(path)
         sock.sendall(b"PUT /metadata HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab")
-        time.sleep(0.3)  # the head is in: the request is in flight, its body never ends
+        # The head is in: the request is in flight, its body never ends.
+        wait_until(lambda: read_by_peer(sock), "the server to read the request head")
         proc.send(signal.SIGTERM)
         assert proc.wait(10) == 1
         assert "WARN Timeout reached, forcing exit" in proc.log()

@@ -135,7 +135,7 @@ class PipelineRunner:
             raise BadRequest("No image provided")
         if self.fetcher is None:
             raise BadRequest("URL fetching is disabled")
-        return await self.fetcher.fetch(config.url)
+        return (await self.fetcher.fetch(config.url)).body
 
     async def _run_task(
         self, task: TaskSpec, source: bytes, budget: _OutputBudget

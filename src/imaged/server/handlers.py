@@ -70,7 +70,7 @@ def _source_url(values: QueryDict) -> str:
 async def _fetch(state: State, url: str) -> bytes:
     if state.fetcher is None:
         raise NotFound()
-    return await state.fetcher.fetch(url)
+    return (await state.fetcher.fetch(url)).body
 
 
 # --- /transform -------------------------------------------------------------------------
