@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from imaged.engine.options import BOX_BLUR, ParamWarning, TransformOptions
+from imaged.params.kinds import FORMAT_REASON
 from imaged.params.query import parse_query_string, strict_text
 from imaged.params.transform import (
-    FORMAT_REASON,
     negotiate_format,
     parse_accept,
     parse_transform_query,
@@ -86,7 +86,7 @@ def test_integer_clamps() -> None:
 def test_repeated_value_is_invalid_and_echoed_joined() -> None:
     parsed = parse_transform_query(parse_query_string("width=1&width=2"), "", 16384)
     assert parsed.options.width is None
-    assert parsed.warnings == [ParamWarning("width", ["1", "2"], "must be a positive integer")]
+    assert parsed.warnings == [ParamWarning("width", "1,2", "must be a positive integer")]
     assert strict_text(parsed.warnings) == (
         'Invalid parameters:\n- width: must be a positive integer (got "1,2")'
     )

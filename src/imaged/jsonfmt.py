@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 _EPSILON = 2.0**-52
@@ -103,3 +104,18 @@ def loads_strict(text: str | bytes) -> Any:
         raise ValueError(f"invalid literal {name}")
 
     return json.loads(text, parse_constant=reject)
+
+
+# Lone surrogates come from `\ud800`-style escapes in client JSON; a Python str holding one
+# cannot be encoded as UTF-8.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def replace_surrogates(text: str) -> str:
+    """Plain text (an error body): each lone surrogate becomes U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def escape_surrogates(json_text: str) -> str:
+    """JSON text: each lone surrogate becomes its `\\uXXXX` escape, as JSON.stringify does."""
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", json_text)

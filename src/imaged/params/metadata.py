@@ -1,28 +1,16 @@
-"""`exif`, `stats`, `thumbhash` query flags → MetadataOptions + warnings."""
+"""Metadata query flags (`exif`, `stats`, `thumbhash`, …) → MetadataOptions + warnings."""
 
 from __future__ import annotations
 
 from imaged.engine.options import MetadataOptions, ParamWarning
-from imaged.params.query import (
-    BOOL_REASON,
-    QueryDict,
-    parse_boolean,
-    unknown_parameters,
-    value_text,
-)
+from imaged.params.kinds import read_query
+from imaged.params.query import QueryDict, unknown_parameters
+from imaged.params.table import METADATA_CONTEXT, METADATA_ROUTE, known, options_of
 
-KNOWN = frozenset({"url", "exif", "stats", "thumbhash", "strict"})
+_FLAGS = options_of(METADATA_ROUTE)
 
 
 def parse_metadata_query(values: QueryDict) -> tuple[MetadataOptions, list[ParamWarning]]:
-    warnings = unknown_parameters(values, KNOWN)
-    flags: dict[str, bool] = {}
-    for name in ("exif", "stats", "thumbhash"):
-        if name not in values:
-            flags[name] = False
-            continue
-        flag, valid = parse_boolean(values[name])
-        if not valid:
-            warnings.append(ParamWarning(name, value_text(values[name]), BOOL_REASON))
-        flags[name] = flag
-    return MetadataOptions(**flags), warnings
+    warnings = unknown_parameters(values, known(METADATA_ROUTE))
+    fields = read_query(values, _FLAGS, METADATA_CONTEXT, warnings)
+    return MetadataOptions(**fields), warnings

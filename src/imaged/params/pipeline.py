@@ -14,33 +14,20 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from imaged.engine.formats import FORMATS, VALID_FORMATS_TEXT, normalise_format
-from imaged.engine.options import (
-    BOX_BLUR,
-    EFFORT_RANGES,
-    FITS,
-    KERNELS,
-    POSITIONS,
-    PRESETS,
-    MetadataOptions,
-    TransformOptions,
-)
+from imaged.engine.options import MetadataOptions, TransformOptions
 from imaged.errors import BadRequest
-from imaged.jsonfmt import js_number
-
-METADATA_FLAGS = ("exif", "stats", "thumbhash")
-_ENUMS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("fit", FITS),
-    ("kernel", KERNELS),
-    ("position", POSITIONS),
-    ("preset", PRESETS),
+from imaged.jsonfmt import js_number, replace_surrogates
+from imaged.params.kinds import Context, read_json
+from imaged.params.table import (
+    AFTER_FORMAT,
+    FORMAT_PARAM,
+    METADATA_CONTEXT,
+    METADATA_ROUTE,
+    options_of,
 )
-_BLUR_TYPE = "must be a boolean or number between 0.3 and 1000"
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -87,8 +74,8 @@ def _reject_constant(name: str) -> Any:
 def parse_json(data: bytes) -> Any:
     """Strict RFC 8259 JSON from bytes (UTF-8, no BOM, no NaN/Infinity); ValueError if not.
 
-    Like `jsonfmt.loads_strict`, plus JavaScript number semantics for huge integers and a
-    ValueError (not RecursionError) for absurdly deep nesting."""
+    JavaScript number semantics for huge integers, and a ValueError (not RecursionError)
+    for absurdly deep nesting."""
     text = data.decode("utf-8")  # UnicodeDecodeError is a ValueError
     if text.startswith("\ufeff"):
         raise ValueError("BOM")
@@ -134,8 +121,7 @@ def js_string(value: Any) -> str:
 
 
 def _fail(message: str) -> NoReturn:
-    # A lone surrogate (from a `\ud800` escape) cannot be encoded into the UTF-8 body.
-    raise BadRequest(_SURROGATE.sub("\ufffd", message))
+    raise BadRequest(replace_surrogates(message))
 
 
 # --- structural pass ----------------------------------------------------------------------
@@ -197,116 +183,19 @@ def _check_structure(config: Any, max_tasks: int) -> list[dict[str, Any]]:
 
 # --- typed option validation --------------------------------------------------------------
 
-
-class _Invalid(Exception):
-    """One option's reason text; the caller adds the `task[i].transform.<name>: ` prefix."""
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _integer(value: Any) -> int | None:
-    """A JSON number with an integral value; null, absent and `""` mean unset [QUIRK]."""
-    if value is None or value == "":
-        return None
-    if not _is_number(value):
-        raise _Invalid("must be a number")
-    if isinstance(value, float) and not value.is_integer():  # also ±inf
-        raise _Invalid("must be an integer")
-    return int(value)
-
-
-def _ranged(value: Any, low: int, high: int, suffix: str = "") -> int | None:
-    number = _integer(value)
-    if number is None:
-        return None
-    if number < low:
-        raise _Invalid(f"must be at least {low}{suffix}")
-    if number > high:
-        raise _Invalid(f"must be at most {high}{suffix}")
-    return number
-
-
-def _effort(value: Any, fmt: str) -> int | None:
-    number = _integer(value)  # type errors apply to every format
-    if number is None or fmt not in EFFORT_RANGES:
-        return None  # a valid effort for a format without a range is dropped
-    low, high = EFFORT_RANGES[fmt]
-    return _ranged(number, low, high, f" for {fmt}")
-
-
-def _blur(value: Any) -> float | str | None:
-    if value is None or value is False:
-        return None
-    if value is True:
-        return BOX_BLUR
-    if not _is_number(value) or not math.isfinite(value):
-        raise _Invalid(_BLUR_TYPE)
-    if value < 0.3:
-        raise _Invalid("must be at least 0.3")
-    if value > 1000:
-        raise _Invalid("must be at most 1000")
-    return float(value)
-
-
-def _boolean(value: Any) -> bool | None:
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        raise _Invalid("must be a boolean")
-    return value
-
-
-def _enum(value: Any, valid: tuple[str, ...]) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise _Invalid("must be a string")
-    if value not in valid:
-        raise _Invalid(f"unknown value '{value}', valid: {', '.join(valid)}")
-    return value
-
-
-def _format(value: str, prefix: str) -> str:
-    fmt = normalise_format(value)
-    if fmt not in FORMATS:
-        _fail(f"{prefix}format: unknown format '{value}', valid: {VALID_FORMATS_TEXT}")
-    return fmt
+_FLAGS = options_of(METADATA_ROUTE)
 
 
 def _transform_options(spec: dict[str, Any], prefix: str, dimension_limit: int) -> TransformOptions:
-    fmt = _format(spec["format"], prefix)
-    fields: dict[str, Any] = {"format": fmt}
-    checks: list[tuple[str, Any]] = [
-        ("width", lambda v: _ranged(v, 1, dimension_limit)),
-        ("height", lambda v: _ranged(v, 1, dimension_limit)),
-        ("quality", lambda v: _ranged(v, 1, 100)),
-        ("blur", _blur),
-        ("greyscale", _boolean),
-        ("lossless", _boolean),
-        ("progressive", _boolean),
-        ("effort", lambda v: _effort(v, fmt)),
-        *((name, lambda v, valid=valid: _enum(v, valid)) for name, valid in _ENUMS),
-    ]
-    for name, check in checks:
-        try:
-            value = check(spec.get(name))
-        except _Invalid as exc:
-            _fail(f"{prefix}{name}: {exc}")
-        if value is not None:
-            fields[name] = value
+    """`format` first (effort's range depends on it), then the rest in table order."""
+    fields = read_json(spec, (FORMAT_PARAM,), Context(dimension_limit), prefix)
+    ctx = Context(dimension_limit, fields["format"])
+    fields.update(read_json(spec, AFTER_FORMAT, ctx, prefix))
     return TransformOptions(**fields)
 
 
 def _metadata_options(spec: dict[str, Any], prefix: str) -> MetadataOptions:
-    flags: dict[str, bool] = {}
-    for name in METADATA_FLAGS:
-        try:
-            flags[name] = bool(_boolean(spec.get(name)))
-        except _Invalid as exc:
-            _fail(f"{prefix}{name}: {exc}")
-    return MetadataOptions(**flags)
+    return MetadataOptions(**read_json(spec, _FLAGS, METADATA_CONTEXT, prefix))
 
 
 def _output(spec: dict[str, Any]) -> OutputSpec:

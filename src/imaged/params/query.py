@@ -19,7 +19,6 @@ QueryDict = dict[str, QueryValue]
 
 _DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _ASCII_WS = " \t\n\v\f\r"
-BOOL_REASON = "must be true, false, 1, or 0"
 MAX_PARAMS = 100
 # Well below the request-line limit (server/listen.py), so a client sees this clear 414.
 MAX_QUERY_LENGTH = 8000

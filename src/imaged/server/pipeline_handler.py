@@ -10,7 +10,6 @@ other part drained and discarded wherever it appears. The whole body stays withi
 
 from __future__ import annotations
 
-import re
 import time
 import warnings
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from aiohttp.helpers import parse_mimetype
 from aiohttp.multipart import content_disposition_filename, parse_content_disposition
 
 from imaged.errors import BadRequest, ImagedError
-from imaged.jsonfmt import dumps
+from imaged.jsonfmt import dumps, escape_surrogates
 from imaged.params.pipeline import parse_json, parse_pipeline_config
 from imaged.server.body import read_body, too_large
 from imaged.server.errors import json_response
@@ -28,7 +27,6 @@ from imaged.server.state import get_state
 
 CONFIG_FIELD_LIMIT = 1024 * 1024  # longer config values are truncated (then invalid JSON)
 _CHUNK = 64 * 1024
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 WRONG_CONTENT_TYPE = "Content-Type must be application/json or multipart/form-data"
 MISSING_CONFIG = "missing 'config' part in multipart request"
@@ -122,12 +120,6 @@ async def _read_multipart(request: web.Request, limit: int) -> _Form:
         raise
 
 
-def _json_text(value: object) -> str:
-    # JSON.stringify escapes lone surrogates (from `\ud800` escapes in the config); a
-    # Python str holding one could not be encoded into the UTF-8 body at all.
-    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", dumps(value))
-
-
 async def put_pipeline(request: web.Request) -> web.Response:
     state = get_state(request)
     runner = state.pipeline
@@ -163,4 +155,4 @@ async def put_pipeline(request: web.Request) -> web.Response:
         dimension_limit=state.settings.dimension_limit,
     )
     result = await runner.run(parsed, upload, started)
-    return json_response(_json_text(result))
+    return json_response(escape_surrogates(dumps(result)))

@@ -1,0 +1,150 @@
+"""The one declarative table of request parameters.
+
+Every parameter a client can send is one `Param` here: its name, kind (how its value is
+read in query and typed mode, `params/kinds.py`), bounds or choices, default, which routes
+accept it, whether pipeline tasks accept it, and a one-line description. The lenient query
+parsers, strict mode, the typed pipeline validator, the known-parameter lists and the API
+description all read this table, so adding a parameter is one entry here plus its engine
+code.
+
+Order matters: query-mode warnings come in the order of `TRANSFORM`/`METADATA` (after the
+unknown-parameter warnings), and typed mode validates in the same order (transform.md,
+pipeline.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+from imaged.engine.formats import FORMATS
+from imaged.engine.options import (
+    EFFORT_RANGES,
+    FITS,
+    KERNELS,
+    POSITIONS,
+    PRESETS,
+    MetadataOptions,
+    TransformOptions,
+)
+from imaged.params.kinds import BLUR, BOOLEAN, EFFORT, ENUM, FORMAT, INTEGER, TEXT, Context, Kind
+
+Route = Literal["transform", "metadata"]
+TRANSFORM_ROUTE: Route = "transform"
+METADATA_ROUTE: Route = "metadata"
+ALL_ROUTES: frozenset[Route] = frozenset({TRANSFORM_ROUTE, METADATA_ROUTE})
+# A bound given by the server's `--dimension-limit` rather than a constant.
+DIMENSION_LIMIT: Literal["dimension-limit"] = "dimension-limit"
+Bound = float | Literal["dimension-limit"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One request parameter.
+
+    `option` parameters become fields of the engine's options (`TransformOptions` or
+    `MetadataOptions`, same name) and are also a pipeline task's `transform` (or `metadata`)
+    fields; the others (`url`, `strict`, …) are read by the HTTP layer and only need to be
+    known. `default` is the value an unset parameter means (None: unset, decided later,
+    e.g. by the preset).
+    """
+
+    name: str
+    kind: Kind
+    description: str
+    routes: frozenset[Route]
+    option: bool = True
+    default: object = None
+    minimum: Bound | None = None
+    maximum: Bound | None = None
+    choices: tuple[str, ...] = ()
+    ranges: Mapping[str, tuple[int, int]] = field(default_factory=lambda: MappingProxyType({}))
+    get_only: bool = False  # only meaningful on GET routes (known, and ignored, on PUT)
+
+    def bounds(self, ctx: Context) -> tuple[float, float]:
+        """(minimum, maximum) with `DIMENSION_LIMIT` resolved for this server."""
+        return _resolve(self.minimum, ctx), _resolve(self.maximum, ctx)
+
+
+def _resolve(bound: Bound | None, ctx: Context) -> float:
+    if bound == DIMENSION_LIMIT:
+        return ctx.dimension_limit
+    assert bound is not None and not isinstance(bound, str)
+    return bound
+
+
+_T = TransformOptions()
+_M = MetadataOptions()
+_TRANSFORM = frozenset({TRANSFORM_ROUTE})
+_METADATA = frozenset({METADATA_ROUTE})
+
+
+def _metadata_flag(name: str, description: str) -> Param:
+    return Param(name, BOOLEAN, description, _METADATA, default=getattr(_M, name))
+
+
+TRANSFORM: tuple[Param, ...] = (
+    Param("format", FORMAT, "output format; a comma list is negotiated against Accept",
+          _TRANSFORM, default=_T.format, choices=FORMATS),
+    Param("width", INTEGER, "output width in pixels (never enlarges)", _TRANSFORM,
+          minimum=1, maximum=DIMENSION_LIMIT),
+    Param("height", INTEGER, "output height in pixels (never enlarges)", _TRANSFORM,
+          minimum=1, maximum=DIMENSION_LIMIT),
+    Param("quality", INTEGER, "encoder quality (default: the preset's value)", _TRANSFORM,
+          minimum=1, maximum=100),
+    Param("blur", BLUR, "true for a 3×3 box blur, or the Gaussian sigma", _TRANSFORM,
+          minimum=0.3, maximum=1000.0),
+    Param("greyscale", BOOLEAN, "convert to greyscale", _TRANSFORM, default=_T.greyscale),
+    Param("lossless", BOOLEAN, "lossless encoding (webp, avif, heic, jxl)", _TRANSFORM),
+    Param("progressive", BOOLEAN, "progressive JPEG / interlaced PNG (default: the preset's)",
+          _TRANSFORM),
+    Param("effort", EFFORT, "encoder effort; the range depends on the output format",
+          _TRANSFORM, ranges=MappingProxyType(EFFORT_RANGES)),
+    Param("fit", ENUM, "how width and height are satisfied", _TRANSFORM, default=_T.fit,
+          choices=FITS),
+    Param("kernel", ENUM, "resampling kernel", _TRANSFORM, default=_T.kernel, choices=KERNELS),
+    Param("position", ENUM, "crop and padding anchor, or a smart-crop strategy", _TRANSFORM,
+          default=_T.position, choices=POSITIONS),
+    Param("preset", ENUM, "encoder tuning", _TRANSFORM, default=_T.preset, choices=PRESETS),
+)  # fmt: skip
+
+METADATA: tuple[Param, ...] = (
+    _metadata_flag("exif", "include the EXIF fields"),
+    _metadata_flag("stats", "include pixel statistics"),
+    _metadata_flag("thumbhash", "include the ThumbHash placeholder"),
+)
+
+# Metadata flags have no bounds or format dependence.
+METADATA_CONTEXT = Context(dimension_limit=0)
+
+# Read by the HTTP layer on every route; known everywhere, never warned.
+CONTROL: tuple[Param, ...] = (
+    Param("url", TEXT, "source image URL (GET routes)", ALL_ROUTES, option=False,
+          get_only=True),
+    Param("strict", BOOLEAN, "turn every warning into a 400", ALL_ROUTES, option=False),
+)  # fmt: skip
+
+PARAMS: tuple[Param, ...] = TRANSFORM + METADATA + CONTROL
+BY_NAME: Mapping[str, Param] = MappingProxyType({p.name: p for p in PARAMS})
+
+
+FORMAT_PARAM = BY_NAME["format"]
+
+
+def known(route: Route) -> frozenset[str]:
+    """Names that never draw an `unknown parameter` warning on `route`."""
+    return frozenset(p.name for p in PARAMS if route in p.routes)
+
+
+def options_of(route: Route) -> tuple[Param, ...]:
+    """The option parameters of `route`, in warning/validation order."""
+    return tuple(p for p in PARAMS if route in p.routes and p.option)
+
+
+# Both modes read `format` first: query mode negotiates it against `Accept`, and effort's
+# range depends on the result; the other transform options follow in table order.
+AFTER_FORMAT: tuple[Param, ...] = tuple(
+    p for p in options_of(TRANSFORM_ROUTE) if p is not FORMAT_PARAM
+)
