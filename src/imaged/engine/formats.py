@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import pyvips
 
@@ -96,6 +97,11 @@ def detect(data: bytes) -> str | None:
     return None
 
 
+def unsupported(direction: Literal["decoding", "encoding"], fmt: str) -> ImageError:
+    """A format this libvips cannot read or write (`image: encoding type pdf is not …`)."""
+    return ImageError(f"{direction} type {fmt} is not supported")
+
+
 @dataclass(frozen=True)
 class Codecs:
     """What the linked libvips can decode and encode, alphabetical (healthz, startup log)."""
@@ -108,12 +114,12 @@ class Codecs:
         if fmt is None:
             raise ImageError("unknown image type")
         if fmt not in self.decoders:
-            raise ImageError(f"decoding type {fmt} is not supported")
+            raise unsupported("decoding", fmt)
         return fmt
 
     def check_encoder(self, fmt: str) -> None:
         if fmt not in self.encoders:
-            raise ImageError(f"encoding type {fmt} is not supported")
+            raise unsupported("encoding", fmt)
 
 
 # The libvips loader used for each input format; we call it by name rather than letting

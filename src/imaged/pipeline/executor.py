@@ -13,7 +13,6 @@ any work is done.
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import time
 from typing import Any
@@ -26,6 +25,7 @@ from imaged.log import Logger
 from imaged.params.pipeline import PipelineConfig, TaskSpec
 from imaged.pipeline.storage.base import Storage, StorageError
 from imaged.settings import Settings
+from imaged.timing import elapsed_ms
 
 # `output.contentType` may name any MIME type of formats.md (exact, case-sensitive).
 ALLOWED_CONTENT_TYPES = frozenset(MIME_TYPES.values())
@@ -36,11 +36,6 @@ DEFAULT_MAX_TOTAL_OUTPUT = 512 * MIB
 
 class TaskFailure(Exception):
     """A deliberate task failure with its exact `error` text."""
-
-
-def elapsed_ms(started: float) -> int:
-    """Wall-clock milliseconds since `started`, rounded half up."""
-    return math.floor((time.monotonic() - started) * 1000 + 0.5)
 
 
 class _OutputBudget:

@@ -13,7 +13,7 @@ from imaged.engine.options import Limits
 from imaged.log import Logger
 from imaged.server import handlers
 from imaged.server.body import check_content_type, check_declared_length
-from imaged.server.errors import error_middleware, text_response
+from imaged.server.errors import error_middleware, status_text, text_response
 from imaged.server.state import STARTED, STATE, State
 from imaged.settings import Settings
 
@@ -39,7 +39,7 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
     if request.content_length is not None and request.content_length > limit:
         return None
     if request.headers.get("Expect", "").lower() != "100-continue":
-        response = text_response(417, "417 Expectation Failed")
+        response = text_response(417, status_text(417))
         response.force_close()
         return response
     if request.version >= (1, 1):

@@ -18,9 +18,7 @@ This relies on a few attributes of aiohttp's `RequestHandler` (`_waiter`, `_mess
 from __future__ import annotations
 
 import asyncio
-import itertools
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
@@ -28,6 +26,8 @@ from aiohttp.streams import StreamReader
 
 from imaged.errors import BadRequest, ImagedError, RequestTimeout
 from imaged.log import Logger
+from imaged.server.body import INCOMPLETE, INCOMPLETE_CHUNKED
+from imaged.server.errors import internal_error, status_text, text_response
 
 _REQUEST_TIMEOUT = b"request timeout: the request head was not received in time"
 REQUEST_TIMEOUT_RESPONSE = (
@@ -36,13 +36,6 @@ REQUEST_TIMEOUT_RESPONSE = (
     b"Content-Length: " + str(len(_REQUEST_TIMEOUT)).encode() + b"\r\n"
     b"Connection: close\r\n\r\n" + _REQUEST_TIMEOUT
 )
-INTERNAL_ERROR = "500 Internal server error"
-_request_ids = itertools.count(1)
-
-
-def next_request_id() -> str:
-    """Identifies a 500 in the log and in the `X-Request-Id` response header."""
-    return f"r{next(_request_ids)}"
 
 
 class BodyTimeout(RequestTimeout, TimeoutError):
@@ -56,38 +49,13 @@ class IncompleteBody(BadRequest):
     """The client ended its side of the connection before the whole body arrived."""
 
     def __init__(self, chunked: bool) -> None:
-        super().__init__(
-            "request body is incomplete"
-            if chunked
-            else "request body is shorter than its Content-Length"
-        )
+        super().__init__(INCOMPLETE_CHUNKED if chunked else INCOMPLETE)
 
 
 @dataclass(frozen=True)
 class Deadlines:
     head: float
     body: float
-
-
-def plain_text(status: int, text: str) -> web.Response:
-    return web.Response(status=status, text=text, content_type="text/plain", charset="utf-8")
-
-
-def internal_error(
-    logger: Logger, request: web.BaseRequest, exc: BaseException | None
-) -> web.Response:
-    """A real server fault: logged with a request id, answered 500 without any detail."""
-    request_id = next_request_id()
-    logger.error(
-        "internal error",
-        requestId=request_id,
-        method=request.method,
-        path=request.raw_path,
-        err=exc,
-    )
-    response = plain_text(500, INTERNAL_ERROR)
-    response.headers["X-Request-Id"] = request_id
-    return response
 
 
 class Connection(web.RequestHandler):
@@ -220,7 +188,7 @@ class Connection(web.RequestHandler):
         if status >= 500:
             response = internal_error(self.log, request, exc)
         else:
-            response = plain_text(status, f"{status} {HTTPStatus(status).phrase}")
+            response = text_response(status, status_text(status))
         response.force_close()
         return response
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import platform
-import time
 
 from aiohttp import web
 
@@ -27,13 +26,15 @@ from imaged.params.transform import ParsedTransform, parse_transform_query
 from imaged.server.body import read_image_body
 from imaged.server.errors import json_response
 from imaged.server.state import STARTED, State, get_state
+from imaged.timing import elapsed_ms
 
 MISSING_BODY = "image data must be provided in the request body"
 MISSING_URL = "missing 'url' query parameter"
 
 
-def _elapsed_ms(request: web.Request) -> str:
-    return str(int((time.monotonic() - request[STARTED]) * 1000 + 0.5))  # half-up
+def _response_time(request: web.Request) -> str:
+    """The `X-Response-Time-Ms` value."""
+    return str(elapsed_ms(request[STARTED]))
 
 
 def _query(request: web.Request) -> QueryDict:
@@ -92,7 +93,7 @@ async def _transform_response(
     headers = {
         "X-Image-Width": str(result.width),
         "X-Image-Height": str(result.height),
-        "X-Response-Time-Ms": _elapsed_ms(request),
+        "X-Response-Time-Ms": _response_time(request),
     }
     if parsed.warnings and not strict:
         headers["X-Imaged-Warnings"] = warnings_header(parsed.warnings)
@@ -133,7 +134,7 @@ async def _metadata_response(
     result: MetadataResult = await state.engine.metadata(data, options)
     all_warnings: list[ParamWarning] = ([] if strict else warnings) + result.warnings
     response = json_response(dumps(result.fields))
-    response.headers["X-Response-Time-Ms"] = _elapsed_ms(request)
+    response.headers["X-Response-Time-Ms"] = _response_time(request)
     if all_warnings:
         response.headers["X-Imaged-Warnings"] = warnings_header(all_warnings)
     return response
