@@ -91,16 +91,3 @@ def dumps(value: Any) -> str:
     out: list[str] = []
     _encode(value, out)
     return "".join(out)
-
-
-def loads_strict(text: str | bytes) -> Any:
-    """RFC 8259 JSON: no NaN/Infinity literals, no BOM; raises ValueError."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8")  # UnicodeDecodeError is a ValueError
-    if text.startswith("\ufeff"):
-        raise ValueError("BOM")
-
-    def reject(name: str) -> Any:
-        raise ValueError(f"invalid literal {name}")
-
-    return json.loads(text, parse_constant=reject)

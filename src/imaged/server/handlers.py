@@ -10,7 +10,7 @@ from imaged import __version__
 from imaged.engine import vips
 from imaged.engine.formats import MIME_TYPES
 from imaged.engine.options import MetadataResult, ParamWarning, TransformResult
-from imaged.errors import BadRequest, NotFound, StrictMetadataError
+from imaged.errors import BadRequest, StrictMetadataError
 from imaged.jsonfmt import dumps
 from imaged.params.metadata import parse_metadata_query
 from imaged.params.query import (
@@ -69,8 +69,7 @@ def _source_url(values: QueryDict) -> str:
 
 
 async def _fetch(state: State, url: str) -> bytes:
-    if state.fetcher is None:
-        raise NotFound()
+    assert state.fetcher is not None  # the GET routes exist only with fetching enabled
     return await state.fetcher.fetch(url)
 
 
