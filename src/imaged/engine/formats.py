@@ -8,6 +8,7 @@ from typing import Literal
 import pyvips
 
 from imaged.engine import codec_samples, vips
+from imaged.engine.loaders import LOADERS as LOADERS  # re-exported: engine/load.py reads it here
 from imaged.errors import ImageError
 
 FORMATS = ("avif", "gif", "heic", "jpeg", "jxl", "pdf", "png", "raw", "svg", "tiff", "webp")
@@ -120,22 +121,6 @@ class Codecs:
     def check_encoder(self, fmt: str) -> None:
         if fmt not in self.encoders:
             raise unsupported("encoding", fmt)
-
-
-# The libvips loader used for each input format; we call it by name rather than letting
-# libvips sniff the bytes, so detection really gates which loader runs.
-LOADERS = {
-    "avif": "heifload_buffer",
-    "heic": "heifload_buffer",
-    "gif": "gifload_buffer",
-    "jpeg": "jpegload_buffer",
-    "jxl": "jxlload_buffer",
-    "pdf": "pdfload_buffer",
-    "png": "pngload_buffer",
-    "svg": "svgload_buffer",
-    "tiff": "tiffload_buffer",
-    "webp": "webpload_buffer",
-}
 
 
 def _encodes(fmt: str) -> bool:
