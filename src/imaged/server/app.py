@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
-
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from imaged.engine.core import Engine
 from imaged.engine.formats import Codecs
@@ -14,18 +12,16 @@ from imaged.log import Logger
 from imaged.server import handlers
 from imaged.server.body import check_content_type, check_declared_length
 from imaged.server.errors import error_middleware, status_text, text_response
-from imaged.server.state import STARTED, STATE, State
+from imaged.server.requestlog import request_log_middleware
+from imaged.server.state import STATE, State
 from imaged.settings import Settings
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @web.middleware
-async def start_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Stamps the start time; before a route that takes a body runs, refuses a declared body
-    over the limit (413, nothing read) and a malformed Content-Type. Other requests get their
-    own answer (404, /healthz) whatever body they declare; aiohttp discards it."""
-    request[STARTED] = time.monotonic()
+async def upload_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Before a route that takes a body runs, refuses a declared body over the limit (413,
+    nothing read) and a malformed Content-Type. Other requests get their own answer (404,
+    /healthz) whatever body they declare; aiohttp discards it."""
     if request.method == "PUT" and request.match_info.http_exception is None:
         check_declared_length(request, request.app[STATE].settings.body_limit)
         check_content_type(request)
@@ -70,7 +66,7 @@ def build_state(settings: Settings, logger: Logger, codecs: Codecs | None = None
 
 def create_app(state: State) -> web.Application:
     app = web.Application(
-        middlewares=[error_middleware, start_middleware],
+        middlewares=[request_log_middleware, error_middleware, upload_middleware],
         client_max_size=state.settings.body_limit,
     )
     app[STATE] = state

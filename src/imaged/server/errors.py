@@ -7,24 +7,21 @@ application with the same helpers, so every error body is built here.
 from __future__ import annotations
 
 import itertools
-import time
-from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestPayloadError
 
 from imaged.errors import ImagedError, ServerBusy, StrictMetadataError
 from imaged.log import Logger
 from imaged.server.body import MALFORMED_BODY, too_large
 from imaged.server.state import STATE
-from imaged.timing import elapsed_ms
 
 TEXT = "text/plain"
 JSON = "application/json"
 INTERNAL_ERROR = "500 Internal server error"
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _request_ids = itertools.count(1)
 
 
@@ -85,25 +82,16 @@ def _http_exception_response(request: web.Request, exc: web.HTTPException) -> we
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Maps deliberate errors to their text, unknown routes to 404, a client that broke
-    its request to 400, anything else to a logged 500; logs the debug `request` line."""
-    state = request.app[STATE]
-    started = time.monotonic()
+    its request to 400, anything else to a logged 500."""
     try:
-        response = await handler(request)
+        return await handler(request)
     except ImagedError as exc:
-        response = error_response(exc)
+        return error_response(exc)
     except web.HTTPException as exc:
-        response = _http_exception_response(request, exc)
+        return _http_exception_response(request, exc)
     except (ConnectionError, HttpProcessingError, RequestPayloadError):  # client-side breakage
         response = text_response(400, MALFORMED_BODY)
         response.force_close()
+        return response
     except Exception as exc:
-        response = internal_error(state.logger, request, exc)
-    state.logger.debug(
-        "request",
-        method=request.method,
-        path=request.raw_path,
-        status=response.status,
-        duration=elapsed_ms(started),
-    )
-    return response
+        return internal_error(request.app[STATE].logger, request, exc)
