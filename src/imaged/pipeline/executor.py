@@ -59,28 +59,28 @@ class _OutputBudget:
 class PipelineRunner:
     def __init__(
         self,
-        settings: Settings,
         engine: Engine,
         fetcher: Fetcher | None,
         storage: Storage,
+        logger: Logger,
         *,
-        logger: Logger | None = None,
         max_task_output: int = DEFAULT_MAX_TASK_OUTPUT,
         max_total_output: int = DEFAULT_MAX_TOTAL_OUTPUT,
         allowed_buckets: frozenset[str] | None = None,
     ) -> None:
-        self.settings = settings
+        """`logger` is the server's: unexpected task failures are logged with its format,
+        level and stream."""
         self.engine = engine
         self.fetcher = fetcher
         self.storage = storage
-        self.logger = logger or Logger(settings.log_format, settings.log_level)
+        self.logger = logger
         self.max_task_output = max_task_output
         self.max_total_output = max_total_output
         self.allowed_buckets = allowed_buckets  # None: any bucket the storage accepts
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, engine: Engine, fetcher: Fetcher | None
+        cls, settings: Settings, engine: Engine, fetcher: Fetcher | None, logger: Logger
     ) -> PipelineRunner:
         """The local-directory back-end with `--output-dir`, else S3 from the environment."""
         storage: Storage
@@ -93,10 +93,10 @@ class PipelineRunner:
 
             storage = S3Storage.from_environ(os.environ)
         return cls(
-            settings,
             engine,
             fetcher,
             storage,
+            logger,
             max_task_output=settings.max_pipeline_output,
             max_total_output=settings.max_pipeline_total_output,
             allowed_buckets=settings.allowed_buckets,

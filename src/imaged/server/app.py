@@ -60,7 +60,7 @@ def build_state(settings: Settings, logger: Logger, codecs: Codecs | None = None
     if settings.enable_pipeline:
         from imaged.pipeline.executor import PipelineRunner
 
-        state.pipeline = PipelineRunner.from_settings(settings, engine, state.fetcher)
+        state.pipeline = PipelineRunner.from_settings(settings, engine, state.fetcher, logger)
     return state
 
 
