@@ -6,6 +6,7 @@ import pytest
 import pyvips
 
 from imaged.engine import codec_samples, formats, vips
+from imaged.errors import ImageError
 
 
 def test_samples_are_what_they_claim() -> None:
@@ -54,3 +55,16 @@ def test_a_missing_hevc_encoder_is_not_listed(monkeypatch: pytest.MonkeyPatch) -
     codecs = formats.discover()
     assert ("heic" in codecs.encoders) == encodes_hevc
     assert ("heic" in codecs.decoders) == decodes_hevc
+
+
+@pytest.mark.parametrize("direction", ["decoding", "encoding"])
+def test_unsupported_is_the_one_text_for_a_missing_codec(direction: str) -> None:
+    error = formats.unsupported(direction, "heic")
+    assert (error.status, error.message) == (400, f"image: {direction} type heic is not supported")
+    codecs = formats.Codecs(decoders=("png",), encoders=("png",))
+    with pytest.raises(ImageError) as raised:
+        if direction == "decoding":
+            codecs.check_decoder(b"GIF89a" + bytes(16))
+        else:
+            codecs.check_encoder("gif")
+    assert raised.value.message == f"image: {direction} type gif is not supported"

@@ -10,18 +10,18 @@ import pytest
 
 from imaged.engine.options import MetadataOptions, TransformOptions
 from imaged.errors import BadRequest
-from imaged.params.kinds import Context, read_json, read_query
-from imaged.params.metadata import parse_metadata_query
-from imaged.params.query import parse_query_string
-from imaged.params.table import (
+from imaged.params.kinds import (
     ALL_ROUTES,
     METADATA_ROUTE,
-    PARAMS,
     TRANSFORM_ROUTE,
+    Context,
     Param,
-    known,
-    options_of,
+    read_json,
+    read_query,
 )
+from imaged.params.metadata import parse_metadata_query
+from imaged.params.query import parse_query_string
+from imaged.params.table import PARAMS, known, options_of
 from imaged.params.transform import parse_transform_query
 
 LIMIT = 500

@@ -4,6 +4,8 @@ per-task failure isolation and the image-source rules."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,10 +16,10 @@ import pytest
 from imaged.engine.core import Engine
 from imaged.engine.options import Limits
 from imaged.errors import BadRequest
+from imaged.log import Logger
 from imaged.params.pipeline import PipelineConfig, parse_pipeline_config
 from imaged.pipeline.executor import PipelineRunner
 from imaged.pipeline.storage.local import LocalStorage
-from imaged.settings import Settings
 from tests.pipeline_helpers import sample_image, task
 
 IMAGE = sample_image(96, 64)
@@ -36,8 +38,10 @@ def config(*tasks: dict[str, Any], **extra: Any) -> PipelineConfig:
     )
 
 
-def runner(engine: Engine, storage: Any, **caps: int) -> PipelineRunner:
-    return PipelineRunner(Settings(), engine, None, storage, **caps)
+def runner(
+    engine: Engine, storage: Any, logger: Logger | None = None, **caps: int
+) -> PipelineRunner:
+    return PipelineRunner(engine, None, storage, logger or Logger(stream=io.StringIO()), **caps)
 
 
 async def sizes(engine: Engine, tmp_path: Path, cfg: PipelineConfig) -> list[int]:
@@ -150,6 +154,23 @@ async def test_one_failing_task_never_affects_the_others(engine: Engine) -> None
         assert isinstance(t["durationMs"], int) and t["durationMs"] >= 0
 
 
+async def test_unexpected_task_failures_are_logged_to_the_servers_logger(engine: Engine) -> None:
+    stream = io.StringIO()
+    cfg = config(
+        task("a", "png", "b", "empty"),  # RuntimeError(): not deliberate
+        task("c", "png", "b", "boom"),  # ValueError: not deliberate
+        task("d", "pdf", "b", "fine"),  # an ImagedError: the client's problem, not logged
+    )
+    await runner(engine, FailingStorage(), Logger("json", "warn", stream)).run(
+        cfg, IMAGE, time.monotonic()
+    )
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert sorted((r["level"], r["msg"], r["id"], r["err"]["type"]) for r in records) == [
+        ("warn", "pipeline task failed", "a", "RuntimeError"),
+        ("warn", "pipeline task failed", "c", "ValueError"),
+    ]
+
+
 async def test_image_source_rules(engine: Engine) -> None:
     run = runner(engine, FailingStorage())
     with pytest.raises(BadRequest, match=r"^No image provided$"):
@@ -172,7 +193,9 @@ async def test_total_duration_counts_from_the_given_start(engine: Engine) -> Non
 
 async def test_bucket_allow_list(engine: Engine, tmp_path: Path) -> None:
     storage = LocalStorage(str(tmp_path))
-    run = PipelineRunner(Settings(), engine, None, storage, allowed_buckets=frozenset({"ok"}))
+    run = PipelineRunner(
+        engine, None, storage, Logger(stream=io.StringIO()), allowed_buckets=frozenset({"ok"})
+    )
     cfg = config(task("a", "png", "ok", "a.png"), task("b", "png", "other", "b.png"))
     allowed, refused = (await run.run(cfg, IMAGE, time.monotonic()))["tasks"]
     assert allowed["status"] == "success"

@@ -160,3 +160,22 @@ async def test_environment_configures_the_client(moto: MotoS3) -> None:
         assert credentials.token is None
     finally:
         await no_token.close()
+
+
+async def test_a_fault_that_is_not_an_s3_error_propagates(
+    storage: S3Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only what the service or the client reports becomes a StorageError (the task's error
+    text); a fault (here: a broken client) propagates, so the executor logs it."""
+
+    class BrokenClient:
+        async def put_object(self, **request: Any) -> None:
+            assert request["Bucket"] == "store-bucket"
+            raise RuntimeError("bug in the upload path")
+
+    async def broken() -> Any:
+        return BrokenClient()
+
+    monkeypatch.setattr(storage, "client", broken)
+    with pytest.raises(RuntimeError, match="bug in the upload path"):
+        await storage.put("store-bucket", "k", b"x", "image/png", None)

@@ -62,13 +62,6 @@ class ServerBusy(ImagedError):
         self.retry_after = retry_after
 
 
-class NotFound(ImagedError):
-    status = 404
-
-    def __init__(self) -> None:
-        super().__init__("404 Not Found", 404)
-
-
 class StrictMetadataError(ImagedError):
     """Strict-mode /metadata failure: the body is a JSON document, not plain text."""
 

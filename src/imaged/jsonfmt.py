@@ -46,64 +46,52 @@ def js_number(value: float) -> str:
     return f"{mantissa}e{'+' if exp > 0 else '-'}{abs(exp)}"
 
 
-class _Raw(float):
-    """A float whose JSON text is already decided."""
-
-    text: str
-
-    def __repr__(self) -> str:
-        return self.text
+# A str as a JSON string literal, raw UTF-8 (only `"`, `\\` and control characters escaped).
+_string = json.JSONEncoder(ensure_ascii=False).encode
 
 
-def _prepare(value: Any) -> Any:
-    if isinstance(value, bool) or value is None or isinstance(value, int | str):
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return None
-        raw = _Raw(value)
-        raw.text = js_number(value)
-        return raw
-    if isinstance(value, dict):
-        return {str(k): _prepare(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_prepare(v) for v in value]
-    return value
-
-
-def _floatstr(o: float, *_: Any) -> str:
-    return o.text if isinstance(o, _Raw) else js_number(o)
+def _encode(value: Any, out: list[str]) -> None:
+    # Our own small encoder: the standard one cannot format floats our way (the C encoder
+    # ignores any override) and its pure-Python twin is private.
+    if isinstance(value, str):
+        out.append(_string(value))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, float):
+        out.append(js_number(value))
+    elif isinstance(value, dict):
+        out.append("{")
+        # Keys become str first, so keys that print alike (1 and "1") are one member.
+        for i, (key, item) in enumerate({str(k): v for k, v in value.items()}.items()):
+            if i:
+                out.append(",")
+            out.append(_string(key))
+            out.append(":")
+            _encode(item, out)
+        out.append("}")
+    elif isinstance(value, list | tuple):
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _encode(item, out)
+        out.append("]")
+    else:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def dumps(value: Any) -> str:
-    # The pure-Python iterencode lets us format floats ourselves (the C one cannot).
-    prepared = _prepare(value)
-    chunks = json.encoder._make_iterencode(  # type: ignore[attr-defined]
-        {},
-        json.JSONEncoder().default,
-        json.encoder.py_encode_basestring,
-        None,
-        _floatstr,
-        ":",
-        ",",
-        False,
-        False,
-        True,
-    )(prepared, 0)
-    return "".join(chunks)
-
-
-def loads_strict(text: str | bytes) -> Any:
-    """RFC 8259 JSON: no NaN/Infinity literals, no BOM; raises ValueError."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8")  # UnicodeDecodeError is a ValueError
-    if text.startswith("\ufeff"):
-        raise ValueError("BOM")
-
-    def reject(name: str) -> Any:
-        raise ValueError(f"invalid literal {name}")
-
-    return json.loads(text, parse_constant=reject)
+    """Compact JSON of dicts (keys as `str(key)`), lists, tuples, str, int, float, bool and
+    None; floats as JavaScript prints them."""
+    out: list[str] = []
+    _encode(value, out)
+    return "".join(out)
 
 
 # Lone surrogates come from `\ud800`-style escapes in client JSON; a Python str holding one

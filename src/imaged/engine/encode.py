@@ -12,6 +12,7 @@ from typing import Any
 
 import pyvips
 
+from imaged.engine.formats import unsupported
 from imaged.engine.load import image_error
 from imaged.engine.options import TransformOptions
 from imaged.errors import ImageError
@@ -164,7 +165,7 @@ def save_options(options: TransformOptions) -> tuple[str, dict[str, Any]]:
     try:
         saver, build = _SAVERS[options.format]
     except KeyError:
-        raise ImageError(f"encoding type {options.format} is not supported") from None
+        raise unsupported("encoding", options.format) from None
     return saver, build(options)
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import pyvips
 
 from imaged.engine import codec_samples, vips
+from imaged.engine.loaders import LOADERS as LOADERS  # re-exported: engine/load.py reads it here
 from imaged.errors import ImageError
 
 FORMATS = ("avif", "gif", "heic", "jpeg", "jxl", "pdf", "png", "raw", "svg", "tiff", "webp")
@@ -96,6 +98,11 @@ def detect(data: bytes) -> str | None:
     return None
 
 
+def unsupported(direction: Literal["decoding", "encoding"], fmt: str) -> ImageError:
+    """A format this libvips cannot read or write (`image: encoding type pdf is not …`)."""
+    return ImageError(f"{direction} type {fmt} is not supported")
+
+
 @dataclass(frozen=True)
 class Codecs:
     """What the linked libvips can decode and encode, alphabetical (healthz, startup log)."""
@@ -108,28 +115,12 @@ class Codecs:
         if fmt is None:
             raise ImageError("unknown image type")
         if fmt not in self.decoders:
-            raise ImageError(f"decoding type {fmt} is not supported")
+            raise unsupported("decoding", fmt)
         return fmt
 
     def check_encoder(self, fmt: str) -> None:
         if fmt not in self.encoders:
-            raise ImageError(f"encoding type {fmt} is not supported")
-
-
-# The libvips loader used for each input format; we call it by name rather than letting
-# libvips sniff the bytes, so detection really gates which loader runs.
-LOADERS = {
-    "avif": "heifload_buffer",
-    "heic": "heifload_buffer",
-    "gif": "gifload_buffer",
-    "jpeg": "jpegload_buffer",
-    "jxl": "jxlload_buffer",
-    "pdf": "pdfload_buffer",
-    "png": "pngload_buffer",
-    "svg": "svgload_buffer",
-    "tiff": "tiffload_buffer",
-    "webp": "webpload_buffer",
-}
+            raise unsupported("encoding", fmt)
 
 
 def _encodes(fmt: str) -> bool:

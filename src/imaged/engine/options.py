@@ -55,7 +55,6 @@ class ParamWarning:
 @dataclass(frozen=True)
 class Limits:
     pixel_limit: int = 100_000_000
-    dimension_limit: int = 16384
     side_limit: int = 100000
 
 

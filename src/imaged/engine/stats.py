@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import pyvips
 
+from imaged.engine.colour import SIXTEEN_BIT_INTERPRETATIONS
 from imaged.jsonfmt import round_k
 
 # 3×3 Laplacian with scale 9 (default float precision), as the spec defines sharpness.
 _LAPLACIAN = [[0, 1, 0], [1, -4, 1], [0, 1, 0]]
-_SIXTEEN_BIT = {"rgb16", "grey16"}
 _FLOAT_SRGB = {"scrgb"}
 _BYTES = {"uchar": 1, "char": 1, "ushort": 2, "short": 2, "uint": 4, "int": 4, "float": 4}
 _GREY_IN_MEMORY = 64 * 1024 * 1024
@@ -41,7 +41,7 @@ def _int(value: float) -> int:
 
 def max_alpha(interpretation: str) -> float:
     """The opaque alpha value for an interpretation."""
-    if interpretation in _SIXTEEN_BIT:
+    if interpretation in SIXTEEN_BIT_INTERPRETATIONS:
         return 65535.0
     if interpretation in _FLOAT_SRGB:
         return 1.0

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pyvips
 
 from imaged.engine import deadline, geometry
-from imaged.engine.colour import import_to_srgb, to_srgb8
+from imaged.engine.colour import SIXTEEN_BIT_INTERPRETATIONS, import_to_srgb, to_srgb8
 from imaged.engine.encode import encode
 from imaged.engine.load import image_error, load, load_checked, orientation
 from imaged.engine.options import BOX_BLUR, Limits, TransformOptions, TransformResult
@@ -24,7 +24,6 @@ from imaged.engine.orient import apply_orientation, drop_orientation
 _RANDOM_ACCESS_ORIENTATIONS = frozenset({3, 4, 5, 6, 7, 8})
 # Orientations that turn the image by 90°/270°, so the requested size is swapped.
 _TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})
-_SIXTEEN_BIT = frozenset({"rgb16", "grey16"})
 GREY_GAMMA = 2.2
 
 
@@ -126,7 +125,7 @@ def _gamma(image: pyvips.Image, exponent: float) -> pyvips.Image:
 def _opaque_black(image: pyvips.Image) -> list[float]:
     if not image.hasalpha():
         return [0.0] * image.bands
-    opaque = 65535.0 if image.interpretation in _SIXTEEN_BIT else 255.0
+    opaque = 65535.0 if image.interpretation in SIXTEEN_BIT_INTERPRETATIONS else 255.0
     return [0.0] * (image.bands - 1) + [opaque]
 
 

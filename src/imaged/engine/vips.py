@@ -7,6 +7,8 @@ from typing import Any
 
 import pyvips
 
+from imaged.engine.loaders import LOADERS
+
 _BLOCKED_FLAG = 32  # VIPS_OPERATION_BLOCKED
 
 
@@ -22,11 +24,9 @@ def configure() -> None:
     pyvips.block_untrusted_set(True)
     pyvips.operation_block_set("VipsForeignLoadSvg", False)
     # Defence in depth (docs/security.md): block *every* loader, trusted or not (matrix,
-    # Ultra HDR, …), then unblock only the formats whose loaders formats.LOADERS calls by
+    # Ultra HDR, …), then unblock only the formats whose loaders loaders.LOADERS calls by
     # name (e.g. VipsForeignLoadJpeg: its buffer, source and file variants), so not even a
     # sniffing call (`new_from_buffer`) could reach another format's loader.
-    from imaged.engine.formats import LOADERS
-
     pyvips.operation_block_set("VipsForeignLoad", True)
     for name in set(LOADERS.values()):
         gtype = pyvips.vips_lib.vips_type_find(b"VipsOperation", name.encode())

@@ -1,4 +1,5 @@
-"""Value kinds of request parameters: how one value is read in each validation mode.
+"""Request parameters (`Param`, one entry of `params/table.py`) and their value kinds: how
+one value is read in each validation mode.
 
 The spec has one validator used in two modes (README "Architecture"): *query mode* reads
 strings leniently — an invalid value is unset or clamped and reported as a reason text —
@@ -14,8 +15,9 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal
 
 from imaged.engine.formats import FORMATS, VALID_FORMATS_TEXT, normalise_format
 from imaged.engine.options import BOX_BLUR, ParamWarning
@@ -29,9 +31,6 @@ from imaged.params.query import (
     parse_integer,
     value_text,
 )
-
-if TYPE_CHECKING:
-    from imaged.params.table import Param
 
 # --- reason texts (transform.md, pipeline.md) ---------------------------------------------
 
@@ -83,6 +82,50 @@ class Context:
 
     dimension_limit: int
     format: str = "jpeg"
+
+
+Route = Literal["transform", "metadata"]
+TRANSFORM_ROUTE: Route = "transform"
+METADATA_ROUTE: Route = "metadata"
+ALL_ROUTES: frozenset[Route] = frozenset({TRANSFORM_ROUTE, METADATA_ROUTE})
+# A bound given by the server's `--dimension-limit` rather than a constant.
+DIMENSION_LIMIT: Literal["dimension-limit"] = "dimension-limit"
+Bound = float | Literal["dimension-limit"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One request parameter.
+
+    `option` parameters become fields of the engine's options (`TransformOptions` or
+    `MetadataOptions`, same name) and are also a pipeline task's `transform` (or `metadata`)
+    fields; the others (`url`, `strict`, …) are read by the HTTP layer and only need to be
+    known. `default` is the value an unset parameter means (None: unset, decided later,
+    e.g. by the preset).
+    """
+
+    name: str
+    kind: Kind
+    description: str
+    routes: frozenset[Route]
+    option: bool = True
+    default: object = None
+    minimum: Bound | None = None
+    maximum: Bound | None = None
+    choices: tuple[str, ...] = ()
+    ranges: Mapping[str, tuple[int, int]] = field(default_factory=lambda: MappingProxyType({}))
+    get_only: bool = False  # only meaningful on GET routes (known, and ignored, on PUT)
+
+    def bounds(self, ctx: Context) -> tuple[float, float]:
+        """(minimum, maximum) with `DIMENSION_LIMIT` resolved for this server."""
+        return _resolve(self.minimum, ctx), _resolve(self.maximum, ctx)
+
+
+def _resolve(bound: Bound | None, ctx: Context) -> float:
+    if bound == DIMENSION_LIMIT:
+        return ctx.dimension_limit
+    assert bound is not None and not isinstance(bound, str)
+    return bound
 
 
 class InvalidValue(Exception):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from imaged.engine.options import MetadataOptions, ParamWarning
-from imaged.params.kinds import read_query
+from imaged.params.kinds import METADATA_ROUTE, read_query
 from imaged.params.query import QueryDict, unknown_parameters
-from imaged.params.table import METADATA_CONTEXT, METADATA_ROUTE, known, options_of
+from imaged.params.table import METADATA_CONTEXT, known, options_of
 
 _FLAGS = options_of(METADATA_ROUTE)
 

@@ -20,12 +20,11 @@ from typing import Any, NoReturn
 from imaged.engine.options import MetadataOptions, TransformOptions
 from imaged.errors import BadRequest
 from imaged.jsonfmt import js_number, replace_surrogates
-from imaged.params.kinds import Context, read_json
+from imaged.params.kinds import METADATA_ROUTE, Context, read_json
 from imaged.params.table import (
     AFTER_FORMAT,
     FORMAT_PARAM,
     METADATA_CONTEXT,
-    METADATA_ROUTE,
     options_of,
 )
 

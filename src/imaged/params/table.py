@@ -15,9 +15,7 @@ pipeline.md).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
 
 from imaged.engine.formats import FORMATS
 from imaged.engine.options import (
@@ -29,51 +27,22 @@ from imaged.engine.options import (
     MetadataOptions,
     TransformOptions,
 )
-from imaged.params.kinds import BLUR, BOOLEAN, EFFORT, ENUM, FORMAT, INTEGER, TEXT, Context, Kind
-
-Route = Literal["transform", "metadata"]
-TRANSFORM_ROUTE: Route = "transform"
-METADATA_ROUTE: Route = "metadata"
-ALL_ROUTES: frozenset[Route] = frozenset({TRANSFORM_ROUTE, METADATA_ROUTE})
-# A bound given by the server's `--dimension-limit` rather than a constant.
-DIMENSION_LIMIT: Literal["dimension-limit"] = "dimension-limit"
-Bound = float | Literal["dimension-limit"]
-
-
-@dataclass(frozen=True)
-class Param:
-    """One request parameter.
-
-    `option` parameters become fields of the engine's options (`TransformOptions` or
-    `MetadataOptions`, same name) and are also a pipeline task's `transform` (or `metadata`)
-    fields; the others (`url`, `strict`, …) are read by the HTTP layer and only need to be
-    known. `default` is the value an unset parameter means (None: unset, decided later,
-    e.g. by the preset).
-    """
-
-    name: str
-    kind: Kind
-    description: str
-    routes: frozenset[Route]
-    option: bool = True
-    default: object = None
-    minimum: Bound | None = None
-    maximum: Bound | None = None
-    choices: tuple[str, ...] = ()
-    ranges: Mapping[str, tuple[int, int]] = field(default_factory=lambda: MappingProxyType({}))
-    get_only: bool = False  # only meaningful on GET routes (known, and ignored, on PUT)
-
-    def bounds(self, ctx: Context) -> tuple[float, float]:
-        """(minimum, maximum) with `DIMENSION_LIMIT` resolved for this server."""
-        return _resolve(self.minimum, ctx), _resolve(self.maximum, ctx)
-
-
-def _resolve(bound: Bound | None, ctx: Context) -> float:
-    if bound == DIMENSION_LIMIT:
-        return ctx.dimension_limit
-    assert bound is not None and not isinstance(bound, str)
-    return bound
-
+from imaged.params.kinds import (
+    ALL_ROUTES,
+    BLUR,
+    BOOLEAN,
+    DIMENSION_LIMIT,
+    EFFORT,
+    ENUM,
+    FORMAT,
+    INTEGER,
+    METADATA_ROUTE,
+    TEXT,
+    TRANSFORM_ROUTE,
+    Context,
+    Param,
+    Route,
+)
 
 _T = TransformOptions()
 _M = MetadataOptions()

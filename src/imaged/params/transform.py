@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from imaged.engine.formats import FORMATS, MIME_TYPES, normalise_format
 from imaged.engine.options import ParamWarning, TransformOptions
-from imaged.params.kinds import FORMAT_REASON, Context, read_query
+from imaged.params.kinds import FORMAT_REASON, TRANSFORM_ROUTE, Context, read_query
 from imaged.params.query import (
     QueryDict,
     QueryValue,
@@ -21,7 +21,7 @@ from imaged.params.query import (
     unknown_parameters,
     value_text,
 )
-from imaged.params.table import AFTER_FORMAT, TRANSFORM_ROUTE, known
+from imaged.params.table import AFTER_FORMAT, known
 
 
 @dataclass(frozen=True)

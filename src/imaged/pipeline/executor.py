@@ -13,7 +13,6 @@ any work is done.
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import time
 from typing import Any
@@ -26,6 +25,7 @@ from imaged.log import Logger
 from imaged.params.pipeline import PipelineConfig, TaskSpec
 from imaged.pipeline.storage.base import Storage, StorageError
 from imaged.settings import Settings
+from imaged.timing import elapsed_ms
 
 # `output.contentType` may name any MIME type of formats.md (exact, case-sensitive).
 ALLOWED_CONTENT_TYPES = frozenset(MIME_TYPES.values())
@@ -36,11 +36,6 @@ DEFAULT_MAX_TOTAL_OUTPUT = 512 * MIB
 
 class TaskFailure(Exception):
     """A deliberate task failure with its exact `error` text."""
-
-
-def elapsed_ms(started: float) -> int:
-    """Wall-clock milliseconds since `started`, rounded half up."""
-    return math.floor((time.monotonic() - started) * 1000 + 0.5)
 
 
 class _OutputBudget:
@@ -64,28 +59,28 @@ class _OutputBudget:
 class PipelineRunner:
     def __init__(
         self,
-        settings: Settings,
         engine: Engine,
         fetcher: Fetcher | None,
         storage: Storage,
+        logger: Logger,
         *,
-        logger: Logger | None = None,
         max_task_output: int = DEFAULT_MAX_TASK_OUTPUT,
         max_total_output: int = DEFAULT_MAX_TOTAL_OUTPUT,
         allowed_buckets: frozenset[str] | None = None,
     ) -> None:
-        self.settings = settings
+        """`logger` is the server's: unexpected task failures are logged with its format,
+        level and stream."""
         self.engine = engine
         self.fetcher = fetcher
         self.storage = storage
-        self.logger = logger or Logger(settings.log_format, settings.log_level)
+        self.logger = logger
         self.max_task_output = max_task_output
         self.max_total_output = max_total_output
         self.allowed_buckets = allowed_buckets  # None: any bucket the storage accepts
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, engine: Engine, fetcher: Fetcher | None
+        cls, settings: Settings, engine: Engine, fetcher: Fetcher | None, logger: Logger
     ) -> PipelineRunner:
         """The local-directory back-end with `--output-dir`, else S3 from the environment."""
         storage: Storage
@@ -98,10 +93,10 @@ class PipelineRunner:
 
             storage = S3Storage.from_environ(os.environ)
         return cls(
-            settings,
             engine,
             fetcher,
             storage,
+            logger,
             max_task_output=settings.max_pipeline_output,
             max_total_output=settings.max_pipeline_total_output,
             allowed_buckets=settings.allowed_buckets,

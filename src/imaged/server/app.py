@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
-
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from imaged.engine.core import Engine
 from imaged.engine.formats import Codecs
@@ -13,19 +11,17 @@ from imaged.engine.options import Limits
 from imaged.log import Logger
 from imaged.server import handlers
 from imaged.server.body import check_content_type, check_declared_length
-from imaged.server.errors import error_middleware, text_response
-from imaged.server.state import STARTED, STATE, State
+from imaged.server.errors import error_middleware, status_text, text_response
+from imaged.server.requestlog import request_log_middleware
+from imaged.server.state import STATE, State
 from imaged.settings import Settings
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @web.middleware
-async def start_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Stamps the start time; before a route that takes a body runs, refuses a declared body
-    over the limit (413, nothing read) and a malformed Content-Type. Other requests get their
-    own answer (404, /healthz) whatever body they declare; aiohttp discards it."""
-    request[STARTED] = time.monotonic()
+async def upload_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Before a route that takes a body runs, refuses a declared body over the limit (413,
+    nothing read) and a malformed Content-Type. Other requests get their own answer (404,
+    /healthz) whatever body they declare; aiohttp discards it."""
     if request.method == "PUT" and request.match_info.http_exception is None:
         check_declared_length(request, request.app[STATE].settings.body_limit)
         check_content_type(request)
@@ -39,7 +35,7 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
     if request.content_length is not None and request.content_length > limit:
         return None
     if request.headers.get("Expect", "").lower() != "100-continue":
-        response = text_response(417, "417 Expectation Failed")
+        response = text_response(417, status_text(417))
         response.force_close()
         return response
     if request.version >= (1, 1):
@@ -50,7 +46,7 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
 
 def build_state(settings: Settings, logger: Logger, codecs: Codecs | None = None) -> State:
     engine = Engine(
-        Limits(settings.pixel_limit, settings.dimension_limit, settings.input_side_limit),
+        Limits(pixel_limit=settings.pixel_limit, side_limit=settings.input_side_limit),
         concurrency=settings.concurrency,
         queue_limit=settings.effective_queue_limit,
         codecs=codecs,
@@ -64,13 +60,13 @@ def build_state(settings: Settings, logger: Logger, codecs: Codecs | None = None
     if settings.enable_pipeline:
         from imaged.pipeline.executor import PipelineRunner
 
-        state.pipeline = PipelineRunner.from_settings(settings, engine, state.fetcher)
+        state.pipeline = PipelineRunner.from_settings(settings, engine, state.fetcher, logger)
     return state
 
 
 def create_app(state: State) -> web.Application:
     app = web.Application(
-        middlewares=[error_middleware, start_middleware],
+        middlewares=[request_log_middleware, error_middleware, upload_middleware],
         client_max_size=state.settings.body_limit,
     )
     app[STATE] = state

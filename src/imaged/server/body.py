@@ -18,7 +18,11 @@ _QUOTED = r'"(?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[^\x00-\x08\x0a-\x1f\x7f])*"'
 _MEDIA_TYPE = re.compile(
     rf"{_TOKEN}/{_TOKEN}(?:[ \t]*;[ \t]*(?:{_TOKEN}=(?:{_TOKEN}|{_QUOTED}))?)*[ \t]*"
 )
+# The client-visible texts of body failures, wherever they are detected: here, in the
+# connection (`server/connection.py`) or in aiohttp (`server/errors.py`).
 INCOMPLETE = "request body is shorter than its Content-Length"
+INCOMPLETE_CHUNKED = "request body is incomplete"
+MALFORMED_BODY = "request body is incomplete or malformed"
 MALFORMED_TYPE = "malformed Content-Type header"
 
 
@@ -71,7 +75,7 @@ async def read_body(request: web.BaseRequest, limit: int) -> bytes:
         if isinstance(exc, ConnectionError | OSError | ValueError) or type(
             exc
         ).__module__.startswith("aiohttp"):
-            raise BadRequest("request body is incomplete or malformed") from exc
+            raise BadRequest(MALFORMED_BODY) from exc
         raise
     if request.content_length is not None and total < request.content_length:
         raise BadRequest(INCOMPLETE)

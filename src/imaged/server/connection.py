@@ -11,16 +11,15 @@ errors and graceful draining that aiohttp does not provide (http-api.md, Server 
 * Draining (graceful shutdown): idle connections are closed at once; a connection with a
   request in flight keeps receiving its body and closes after its response.
 
-This relies on a few attributes of aiohttp's `RequestHandler` (`_waiter`, `_messages`,
-`_request_count`, `_keepalive_handle`); aiohttp is pinned and tests/e2e cover each rule.
+What aiohttp does not expose publicly (is a request in flight, which requests were just
+parsed) comes from `server/aiohttp_internals.py`, the one module that reads its internals;
+tests/e2e cover each rule.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
@@ -28,6 +27,9 @@ from aiohttp.streams import StreamReader
 
 from imaged.errors import BadRequest, ImagedError, RequestTimeout
 from imaged.log import Logger
+from imaged.server import aiohttp_internals as internals
+from imaged.server.body import INCOMPLETE, INCOMPLETE_CHUNKED
+from imaged.server.errors import internal_error, status_text, text_response
 
 _REQUEST_TIMEOUT = b"request timeout: the request head was not received in time"
 REQUEST_TIMEOUT_RESPONSE = (
@@ -36,13 +38,6 @@ REQUEST_TIMEOUT_RESPONSE = (
     b"Content-Length: " + str(len(_REQUEST_TIMEOUT)).encode() + b"\r\n"
     b"Connection: close\r\n\r\n" + _REQUEST_TIMEOUT
 )
-INTERNAL_ERROR = "500 Internal server error"
-_request_ids = itertools.count(1)
-
-
-def next_request_id() -> str:
-    """Identifies a 500 in the log and in the `X-Request-Id` response header."""
-    return f"r{next(_request_ids)}"
 
 
 class BodyTimeout(RequestTimeout, TimeoutError):
@@ -56,11 +51,7 @@ class IncompleteBody(BadRequest):
     """The client ended its side of the connection before the whole body arrived."""
 
     def __init__(self, chunked: bool) -> None:
-        super().__init__(
-            "request body is incomplete"
-            if chunked
-            else "request body is shorter than its Content-Length"
-        )
+        super().__init__(INCOMPLETE_CHUNKED if chunked else INCOMPLETE)
 
 
 @dataclass(frozen=True)
@@ -69,36 +60,22 @@ class Deadlines:
     body: float
 
 
-def plain_text(status: int, text: str) -> web.Response:
-    return web.Response(status=status, text=text, content_type="text/plain", charset="utf-8")
-
-
-def internal_error(
-    logger: Logger, request: web.BaseRequest, exc: BaseException | None
-) -> web.Response:
-    """A real server fault: logged with a request id, answered 500 without any detail."""
-    request_id = next_request_id()
-    logger.error(
-        "internal error",
-        requestId=request_id,
-        method=request.method,
-        path=request.raw_path,
-        err=exc,
-    )
-    response = plain_text(500, INTERNAL_ERROR)
-    response.headers["X-Request-Id"] = request_id
-    return response
-
-
 class Connection(web.RequestHandler):
     def __init__(
-        self, manager: web.Server, *, deadlines: Deadlines, logger: Logger, **kwargs: Any
+        self,
+        manager: web.Server,
+        *,
+        loop: asyncio.AbstractEventLoop,
+        deadlines: Deadlines,
+        logger: Logger,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(manager, **kwargs)
+        super().__init__(manager, loop=loop, **kwargs)
+        self.event_loop = loop
         self.deadlines = deadlines
         self.log = logger
         self.draining = False
-        self._wait_start = self._loop.time()
+        self._wait_start = loop.time()
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timers: set[asyncio.TimerHandle] = set()
         self._open_bodies: dict[StreamReader, bool] = {}  # payload → chunked
@@ -107,34 +84,27 @@ class Connection(web.RequestHandler):
     # --- deadlines ---------------------------------------------------------------------
 
     def _waiting_for_head(self) -> bool:
-        """No request in flight: aiohttp waits for the next head (or, on a new connection,
-        its handler task has not even started: TLS may deliver data right away)."""
-        waiter = self._waiter
-        if waiter is not None:
-            return not waiter.done()
-        return self._request_count == 0
+        return internals.waiting_for_request(self)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._wait_start = self._loop.time()
+        self._wait_start = self.event_loop.time()
         super().connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
         waiting = self._waiting_for_head()
-        parsed_before = self._request_count
+        parsed_before = internals.parsed_count(self)
         super().data_received(data)
-        parsed = self._request_count - parsed_before
+        parsed = internals.parsed_count(self) - parsed_before
         if parsed > 0:
             self._cancel_head_timer()
-            for message, payload in list(self._messages)[-parsed:]:
+            for message, payload in internals.newest_requests(self, parsed):
                 if not payload.is_eof():
                     self._arm_body_deadline(payload, bool(getattr(message, "chunked", False)))
         elif waiting and data and self._head_timer is None and self.transport is not None:
             # The first bytes of a head: the head deadline replaces the idle timeout.
-            if self._keepalive_handle is not None:
-                self._keepalive_handle.cancel()
-                self._keepalive_handle = None
+            internals.cancel_idle_timer(self)
             when = self._wait_start + self.deadlines.head
-            self._head_timer = self._loop.call_at(when, self._head_expired)
+            self._head_timer = self.event_loop.call_at(when, self._head_expired)
 
     def _cancel_head_timer(self) -> None:
         if self._head_timer is not None:
@@ -160,7 +130,7 @@ class Connection(web.RequestHandler):
             self._body_timers.discard(handle)
             self._open_bodies.pop(payload, None)
 
-        handle = self._loop.call_at(self._loop.time() + self.deadlines.body, expired)
+        handle = self.event_loop.call_at(self.event_loop.time() + self.deadlines.body, expired)
         self._body_timers.add(handle)
         self._open_bodies[payload] = chunked
         payload.on_eof(complete)
@@ -195,7 +165,7 @@ class Connection(web.RequestHandler):
         if closing and isinstance(resp, web.StreamResponse) and not resp.prepared:
             resp.force_close()
         result = await super().finish_response(request, resp, start_time)
-        self._wait_start = self._loop.time()
+        self._wait_start = self.event_loop.time()
         return result
 
     # --- graceful shutdown -------------------------------------------------------------
@@ -220,7 +190,7 @@ class Connection(web.RequestHandler):
         if status >= 500:
             response = internal_error(self.log, request, exc)
         else:
-            response = plain_text(status, f"{status} {HTTPStatus(status).phrase}")
+            response = text_response(status, status_text(status))
         response.force_close()
         return response
 

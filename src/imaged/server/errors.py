@@ -1,22 +1,33 @@
-"""The one place where exceptions become HTTP responses (http-api.md, Error model)."""
+"""The one place where exceptions become HTTP responses (http-api.md, Error model).
+
+The connection (`server/connection.py`) answers the errors aiohttp raises outside the
+application with the same helpers, so every error body is built here.
+"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
+import itertools
+from http import HTTPStatus
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestPayloadError
 
 from imaged.errors import ImagedError, ServerBusy, StrictMetadataError
-from imaged.server.connection import internal_error
+from imaged.log import Logger
+from imaged.server.body import MALFORMED_BODY, too_large
 from imaged.server.state import STATE
 
 TEXT = "text/plain"
 JSON = "application/json"
-NOT_FOUND = "404 Not Found"
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+INTERNAL_ERROR = "500 Internal server error"
+_request_ids = itertools.count(1)
+
+
+def status_text(status: int) -> str:
+    """The body of a bare protocol error: `404 Not Found`, `417 Expectation Failed`, …"""
+    return f"{status} {HTTPStatus(status).phrase}"
 
 
 def text_response(status: int, body: str) -> web.Response:
@@ -25,6 +36,28 @@ def text_response(status: int, body: str) -> web.Response:
 
 def json_response(body: str, status: int = 200) -> web.Response:
     return web.Response(status=status, text=body, content_type=JSON, charset="utf-8")
+
+
+def next_request_id() -> str:
+    """Identifies a 500 in the log and in the `X-Request-Id` response header."""
+    return f"r{next(_request_ids)}"
+
+
+def internal_error(
+    logger: Logger, request: web.BaseRequest, exc: BaseException | None
+) -> web.Response:
+    """A real server fault: logged with a request id, answered 500 without any detail."""
+    request_id = next_request_id()
+    logger.error(
+        "internal error",
+        requestId=request_id,
+        method=request.method,
+        path=request.raw_path,
+        err=exc,
+    )
+    response = text_response(500, INTERNAL_ERROR)
+    response.headers["X-Request-Id"] = request_id
+    return response
 
 
 def error_response(exc: ImagedError) -> web.Response:
@@ -40,37 +73,25 @@ def error_response(exc: ImagedError) -> web.Response:
 
 def _http_exception_response(request: web.Request, exc: web.HTTPException) -> web.Response:
     if exc.status in (404, 405):  # no 405 is ever produced
-        return text_response(404, NOT_FOUND)
+        return text_response(404, status_text(404))
     if exc.status == 413:
-        limit = request.app[STATE].settings.body_limit
-        response = text_response(413, f"request body exceeds the limit of {limit} bytes")
-        response.force_close()
-        return response
+        return error_response(too_large(request.app[STATE].settings.body_limit))
     return text_response(exc.status, f"{exc.status} {exc.reason}")
 
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Maps deliberate errors to their text, unknown routes to 404, a client that broke
-    its request to 400, anything else to a logged 500; logs the debug `request` line."""
-    state = request.app[STATE]
-    started = time.monotonic()
+    its request to 400, anything else to a logged 500."""
     try:
-        response = await handler(request)
+        return await handler(request)
     except ImagedError as exc:
-        response = error_response(exc)
+        return error_response(exc)
     except web.HTTPException as exc:
-        response = _http_exception_response(request, exc)
+        return _http_exception_response(request, exc)
     except (ConnectionError, HttpProcessingError, RequestPayloadError):  # client-side breakage
-        response = text_response(400, "request body is incomplete or malformed")
+        response = text_response(400, MALFORMED_BODY)
         response.force_close()
+        return response
     except Exception as exc:
-        response = internal_error(state.logger, request, exc)
-    state.logger.debug(
-        "request",
-        method=request.method,
-        path=request.raw_path,
-        status=response.status,
-        duration=int((time.monotonic() - started) * 1000 + 0.5),  # half-up
-    )
-    return response
+        return internal_error(request.app[STATE].logger, request, exc)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import platform
-import time
 
 from aiohttp import web
 
@@ -11,7 +10,7 @@ from imaged import __version__
 from imaged.engine import vips
 from imaged.engine.formats import MIME_TYPES
 from imaged.engine.options import MetadataResult, ParamWarning, TransformResult
-from imaged.errors import BadRequest, NotFound, StrictMetadataError
+from imaged.errors import BadRequest, StrictMetadataError
 from imaged.jsonfmt import dumps
 from imaged.params.metadata import parse_metadata_query
 from imaged.params.query import (
@@ -27,13 +26,15 @@ from imaged.params.transform import ParsedTransform, parse_transform_query
 from imaged.server.body import read_image_body
 from imaged.server.errors import json_response
 from imaged.server.state import STARTED, State, get_state
+from imaged.timing import elapsed_ms
 
 MISSING_BODY = "image data must be provided in the request body"
 MISSING_URL = "missing 'url' query parameter"
 
 
-def _elapsed_ms(request: web.Request) -> str:
-    return str(int((time.monotonic() - request[STARTED]) * 1000 + 0.5))  # half-up
+def _response_time(request: web.Request) -> str:
+    """The `X-Response-Time-Ms` value."""
+    return str(elapsed_ms(request[STARTED]))
 
 
 def _query(request: web.Request) -> QueryDict:
@@ -68,8 +69,7 @@ def _source_url(values: QueryDict) -> str:
 
 
 async def _fetch(state: State, url: str) -> bytes:
-    if state.fetcher is None:
-        raise NotFound()
+    assert state.fetcher is not None  # the GET routes exist only with fetching enabled
     return (await state.fetcher.fetch(url)).body
 
 
@@ -92,7 +92,7 @@ async def _transform_response(
     headers = {
         "X-Image-Width": str(result.width),
         "X-Image-Height": str(result.height),
-        "X-Response-Time-Ms": _elapsed_ms(request),
+        "X-Response-Time-Ms": _response_time(request),
     }
     if parsed.warnings and not strict:
         headers["X-Imaged-Warnings"] = warnings_header(parsed.warnings)
@@ -133,7 +133,7 @@ async def _metadata_response(
     result: MetadataResult = await state.engine.metadata(data, options)
     all_warnings: list[ParamWarning] = ([] if strict else warnings) + result.warnings
     response = json_response(dumps(result.fields))
-    response.headers["X-Response-Time-Ms"] = _elapsed_ms(request)
+    response.headers["X-Response-Time-Ms"] = _response_time(request)
     if all_warnings:
         response.headers["X-Imaged-Warnings"] = warnings_header(all_warnings)
     return response

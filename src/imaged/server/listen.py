@@ -14,7 +14,7 @@ import socket
 import ssl
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -47,36 +47,22 @@ def listen_url(settings: Settings) -> str:
     return f"{scheme}://{host}:{settings.port}"
 
 
-class _SocketSite(web.BaseSite):
-    """Serves one bound socket with our protocol factory (aiohttp's sites use its own)."""
-
-    def __init__(
-        self,
-        runner: web.BaseRunner,
-        sock: socket.socket,
-        factory: ConnectionFactory,
-        context: ssl.SSLContext | None,
-        handshake_timeout: float,
-    ) -> None:
-        super().__init__(runner, ssl_context=context, backlog=BACKLOG)
-        self._sock = sock
-        self._factory = factory
-        self._handshake_timeout = handshake_timeout
-
-    @property
-    def name(self) -> str:
-        return str(self._sock.getsockname())
-
-    async def start(self) -> None:
-        await super().start()
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            self._factory,
-            sock=self._sock,
-            ssl=self._ssl_context,
-            backlog=self._backlog,
-            ssl_handshake_timeout=self._handshake_timeout if self._ssl_context else None,
-        )
+async def _serve_socket(
+    sock: socket.socket,
+    factory: ConnectionFactory,
+    context: ssl.SSLContext | None,
+    handshake_timeout: float,
+) -> asyncio.Server:
+    """Serves one bound socket with our protocol factory. asyncio directly rather than an
+    aiohttp site: those use aiohttp's own factory and cannot bound the TLS handshake. The
+    application runner still owns the connections (the factory registers them with it)."""
+    return await asyncio.get_running_loop().create_server(
+        factory,
+        sock=sock,
+        ssl=context,
+        backlog=BACKLOG,
+        ssl_handshake_timeout=handshake_timeout if context else None,
+    )
 
 
 # --- lifecycle ---------------------------------------------------------------------------
@@ -89,16 +75,16 @@ class Listener:
     runner: web.AppRunner
     factory: ConnectionFactory
     url: str
+    servers: list[asyncio.Server]
     unix_path: str | None = None
-    addresses: list[object] = field(default_factory=list)
 
     async def stop(self, timeout: float) -> bool:
         """Stop accepting, close idle connections, let requests in flight finish (their
         responses close the connection), then run the application's cleanup. False if
         requests were still in flight after `timeout` seconds (they are then cancelled)."""
         loop = asyncio.get_running_loop()
-        for site in list(self.runner.sites):
-            await site.stop()
+        for server in self.servers:
+            server.close()
         deadline = loop.time() + timeout
         while self.factory.connections and loop.time() < deadline:
             for connection in self.factory.connections:
@@ -119,6 +105,7 @@ async def start(settings: Settings, logger: Logger, app: web.Application) -> Lis
         else bind_tcp(settings.host or DEFAULT_HOST, settings.port)
     )
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
+    servers: list[asyncio.Server] = []
     try:
         await runner.setup()
         assert runner.server is not None
@@ -131,12 +118,13 @@ async def start(settings: Settings, logger: Logger, app: web.Application) -> Lis
             max_line_size=MAX_LINE,
             max_field_size=MAX_LINE,
         )
-        listener = Listener(runner, factory, listen_url(settings), settings.unix)
         for sock in sockets:
-            site = _SocketSite(runner, sock, factory, context, float(settings.header_timeout))
-            await site.start()
-            listener.addresses.append(sock.getsockname())
+            servers.append(
+                await _serve_socket(sock, factory, context, float(settings.header_timeout))
+            )
     except BaseException:
+        for server in servers:
+            server.close()
         for sock in sockets:
             sock.close()
         with contextlib.suppress(Exception):
@@ -144,7 +132,7 @@ async def start(settings: Settings, logger: Logger, app: web.Application) -> Lis
         if settings.unix:
             remove_unix_socket(settings.unix)  # the one we just bound
         raise
-    return listener
+    return Listener(runner, factory, listen_url(settings), servers, settings.unix)
 
 
 def log_startup(

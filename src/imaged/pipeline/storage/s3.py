@@ -20,14 +20,14 @@ from typing import Any
 
 from aiobotocore.session import get_session
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from imaged.pipeline.storage.base import StorageError
 
 DEFAULT_REGION = "us-east-1"
 
 
-def _error_text(exc: Exception) -> str:
+def _error_text(exc: ClientError | BotoCoreError) -> str:
     """The service's own message (e.g. `The specified bucket does not exist`), else the
     client's description of the failure."""
     if isinstance(exc, ClientError):
@@ -140,9 +140,10 @@ class S3Storage:
         try:
             client = await self.client()
             await client.put_object(**request)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
+        except (ClientError, BotoCoreError) as exc:
+            # What the service or the client reports (no such bucket, access denied, invalid
+            # bucket name, unreachable endpoint, timeout) is the task's error text verbatim.
+            # Anything else is a fault: it propagates, and the executor logs it.
             raise StorageError(_error_text(exc)) from exc
         return self.object_url(bucket, key)
 
