@@ -5,29 +5,18 @@ the precedence matrix uses `cli.resolve` directly (same code, no process per cas
 from __future__ import annotations
 
 import re
+import typing
 from pathlib import Path
 
 import pytest
 
 from imaged.cli import UsageError, resolve
 from imaged.errors import ConfigError
-from imaged.settings import REGISTRY, Settings
+from imaged.settings import REGISTRY, VALIDATION_ORDER, Setting, Settings
 from tests.serverkit import LINE_TIME, run_cli_many
 
-NUMERIC = [
-    ("--port", "PORT", "Invalid port"),
-    ("--concurrency", "CONCURRENCY", "Invalid concurrency"),
-    ("--body-limit", "BODY_LIMIT", "Invalid body limit"),
-    ("--pixel-limit", "PIXEL_LIMIT", "Invalid pixel limit"),
-    ("--dimension-limit", "DIMENSION_LIMIT", "Invalid dimension limit"),
-    ("--max-pipeline-tasks", "MAX_PIPELINE_TASKS", "Invalid max-pipeline-tasks"),
-    ("--queue-limit", "QUEUE_LIMIT", "Invalid queue limit"),
-    ("--operation-timeout", "OPERATION_TIMEOUT", "Invalid operation timeout"),
-    ("--keepalive-timeout", "KEEPALIVE_TIMEOUT", "Invalid keepalive timeout"),
-    ("--header-timeout", "HEADER_TIMEOUT", "Invalid header timeout"),
-    ("--body-timeout", "BODY_TIMEOUT", "Invalid body timeout"),
-    ("--shutdown-timeout", "SHUTDOWN_TIMEOUT", "Invalid shutdown timeout"),
-]
+# Every integer setting of the registry: (flag, env, FATAL message).
+NUMERIC = [(s.flags[-1], s.env, s.fatals[0].message) for s in REGISTRY if s.kind == "int"]
 NOT_INTEGERS = ["8000abc", "3.7", "1e3", "", "   ", "0x10", "1_000", "٣", "Infinity", "0", "-5"]
 
 
@@ -170,6 +159,34 @@ def test_validation_order(tmp_path: Path) -> None:
     assert_fatal(cases)
 
 
+def test_every_failing_setting_in_validation_order() -> None:
+    """Every setting whose value can be invalid, all invalid at once: fixing them one by one
+    (from the environment) reveals each one's FATAL in the registry's validation order."""
+    invalid = {s.env: "\x01" for s in VALIDATION_ORDER if _rejects(s, "\x01")}
+    seen = []
+    environ = dict(invalid)
+    while True:
+        try:
+            resolve([], environ)
+        except ConfigError as exc:
+            seen.append(exc.message)
+            env = next(s.env for s in REGISTRY if exc.message in [f.message for f in s.fatals])
+            del environ[env]
+            continue
+        break
+    order = [s for s in VALIDATION_ORDER if s.env in invalid]
+    assert seen == [s.fatals[0].message for s in order]
+    assert len(seen) == len(invalid) >= 17  # every integer and choice setting
+
+
+def _rejects(entry: Setting, raw: str) -> bool:
+    try:
+        entry.read(raw)
+    except ConfigError:
+        return True
+    return False
+
+
 # --- usage errors, help, version -----------------------------------------------------------
 
 
@@ -240,19 +257,50 @@ def test_flag_beats_env_beats_default() -> None:
     assert resolve(["--port=1", "--port=2"], {}).port == 2  # the last flag wins
 
 
-def test_every_setting_reads_its_flag_and_env() -> None:
-    samples = {"int": "7", "choice": None, "bool": "true", "regex": "example", "str": "h"}
-    for setting in REGISTRY:
-        if setting.kind in ("path",) or setting.name in ("tls_cert", "tls_key", "mtls_ca"):
-            continue
-        value = setting.choices[-1] if setting.kind == "choice" else samples[setting.kind]
-        assert value is not None
-        env: dict[str, str] = {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
-        expected = setting.parse(value)
-        from_env = resolve([], {**env, setting.env: value})
-        from_flag = resolve([f"{setting.flags[-1]}={value}"], env)
-        assert getattr(from_env, setting.name) == expected, setting.name
-        assert getattr(from_flag, setting.name) == expected, setting.name
+def _examples(directory: Path) -> dict[str, str]:
+    """Every setting's env variable → its example value; the path examples are created as
+    files in `directory` (the working directory), so the file checks pass."""
+    for entry in REGISTRY:
+        if entry.kind == "path":
+            (directory / entry.example).write_text("x")
+    return {entry.env: entry.example for entry in REGISTRY}
+
+
+def test_every_setting_round_trips_from_flag_and_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each entry, from every one of its flags and from its variable, arrives in `Settings`
+    typed as the field says and different from its default. The other settings are set to
+    their examples too, so the checks between settings (TLS pair, mTLS, pipeline) pass."""
+    monkeypatch.chdir(tmp_path)
+    examples = _examples(tmp_path)
+    hints = typing.get_type_hints(Settings)
+    for entry in REGISTRY:
+        expected = entry.read(entry.example)
+        assert isinstance(expected, hints[entry.name]), entry.name
+        if entry.computed is None:
+            assert expected != entry.default, entry.name
+        others = {env: value for env, value in examples.items() if env != entry.env}
+        from_env = resolve([], {**others, entry.env: entry.example})
+        assert getattr(from_env, entry.name) == expected, entry.env
+        for flag in entry.flags:
+            for args in ([flag, entry.example], [f"{flag}={entry.example}"]):
+                from_flag = resolve(args, others)
+                assert getattr(from_flag, entry.name) == expected, args
+        loser = "false" if entry.kind == "bool" else "\x01"  # differs, or is invalid
+        beaten = resolve([entry.flags[0], entry.example], {**others, entry.env: loser})
+        assert getattr(beaten, entry.name) == expected, entry.name
+
+
+def test_all_settings_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    examples = _examples(tmp_path)
+    from_env = resolve([], examples)
+    args = [a for entry in REGISTRY for a in (entry.flags[-1], entry.example)]
+    from_flags = resolve(args, {})
+    for entry in REGISTRY:
+        expected = entry.read(entry.example)
+        assert getattr(from_env, entry.name) == getattr(from_flags, entry.name) == expected
 
 
 @pytest.mark.parametrize(

@@ -1,20 +1,42 @@
-"""The settings registry: strict integers, booleans, consistency with `Settings`, and the
-generated docs/configuration.md staying complete and in sync."""
+"""The settings registry: strict integers, booleans, consistency with `Settings`, what the
+registry can express (custom parsers, secrets, minimum 0, runtime defaults), and the
+generated docs/configuration.md (and the README's excerpt) staying complete and in sync."""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import os
+import re
 import subprocess
 import sys
+import typing
 
 import pytest
 
 from imaged.errors import ConfigError
-from imaged.settings import REGISTRY, Settings, parse_bool, parse_int
+from imaged.settings import (
+    BY_NAME,
+    REGISTRY,
+    VALIDATION_ORDER,
+    Fatal,
+    Settings,
+    computed,
+    flag,
+    integer,
+    parse_bool,
+    parse_int,
+    registry_of,
+    setting,
+    text,
+)
 from imaged.settings_doc import render_markdown
 from tests.serverproc import ROOT
 
 DOCS = ROOT / "docs" / "configuration.md"
+PIPELINE = (
+    "Pipeline endpoint requires AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables"
+)
 
 
 @pytest.mark.parametrize(
@@ -55,17 +77,43 @@ def test_registry_is_consistent_with_settings() -> None:
     names = [s.name for s in REGISTRY]
     envs = [s.env for s in REGISTRY]
     flags = [f for s in REGISTRY for f in s.flags]
-    assert len(set(names)) == len(names) and len(set(envs)) == len(envs)
-    assert len(set(flags)) == len(flags)
-    fields = {f.name for f in dataclasses.fields(Settings)}
-    assert set(names) == fields
+    assert len(set(envs)) == len(envs) and len(set(flags)) == len(flags)
+    assert names == [f.name for f in dataclasses.fields(Settings)]  # one entry per field
+    assert {s.name: s for s in REGISTRY} == BY_NAME
+    hints = typing.get_type_hints(Settings)
     defaults = Settings()
-    for setting in REGISTRY:
-        if setting.default is not None:
-            assert getattr(defaults, setting.name) == setting.default, setting.name
-        if setting.kind == "int":
-            assert setting.error, setting.name
-        assert all(f.startswith("-") for f in setting.flags)
+    for entry in REGISTRY:
+        assert getattr(defaults, entry.name) == entry.default_value(), entry.name
+        assert isinstance(entry.default_value(), hints[entry.name]), entry.name
+        assert all(f.startswith("-") for f in entry.flags)
+        assert entry.kind != "int" or entry.fatals, entry.name  # a number can be invalid
+        assert entry.help and entry.rule and entry.default_text, entry.name
+        assert (entry.computed is None) or entry.default is None, entry.name
+
+
+def test_validation_order_is_config_md() -> None:
+    """The numbered checks of config.md, in order; every other setting after them in
+    registry order (the extensions)."""
+    numbered = [(s.order, s.name) for s in VALIDATION_ORDER if s.order is not None]
+    assert numbered == [
+        (1, "port"), (2, "concurrency"), (3, "body_limit"), (4, "pixel_limit"),
+        (5, "dimension_limit"), (6, "allowed_hosts"), (7, "log_format"), (8, "log_level"),
+        (9, "tls_cert"), (9, "tls_key"), (10, "mtls_ca"), (11, "max_pipeline_tasks"),
+        (12, "enable_pipeline"),
+    ]  # fmt: skip
+    rest = [s for s in VALIDATION_ORDER if s.order is None]
+    assert rest == [s for s in REGISTRY if s.order is None]
+    assert all(s.extension or not s.fatals for s in rest)  # the original's are all numbered
+
+
+def test_a_field_without_an_entry_is_an_error() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Forgotten:
+        port: int = integer(("--port",), "PORT", "<n>", "a port", "Invalid port", default=1)
+        other: int = 5
+
+    with pytest.raises(TypeError, match=r"Forgotten\.other"):
+        registry_of(Forgotten)
 
 
 def test_spec_defaults() -> None:
@@ -73,9 +121,101 @@ def test_spec_defaults() -> None:
     assert settings.port == 8000 and settings.body_limit == 16777216
     assert settings.pixel_limit == 100000000 and settings.dimension_limit == 16384
     assert settings.max_pipeline_tasks == 10 and settings.log_format == "text"
-    assert settings.log_level == "info" and settings.concurrency >= 1
+    assert settings.log_level == "info" and settings.concurrency == (os.cpu_count() or 1)
     assert settings.header_timeout <= 60 and settings.body_timeout <= 60
     assert settings.keepalive_timeout == 10 and settings.shutdown_timeout == 10
+    assert BY_NAME["concurrency"].default_text == "number of logical CPUs"
+
+
+def test_fatals_declared_for_allowed_hosts_are_the_ones_raised() -> None:
+    """The check lives in fetch/hosts.py; the registry's copy of its texts (for the docs)
+    must be what it raises."""
+    entry = BY_NAME["allowed_hosts"]
+    raised = []
+    for pattern in ("(a+)+$", "ex\\.(com"):
+        with pytest.raises(ConfigError) as info:
+            entry.read(pattern)
+        raised.append(Fatal(info.value.message, *info.value.fields, check=""))
+    assert [dataclasses.replace(f, check="") for f in entry.fatals] == raised
+
+
+# --- what the extensions will need: each is one entry -------------------------------------
+
+
+def _index_list(raw: str) -> tuple[str, ...]:
+    """A comma list whose bad item is reported by position, never by value."""
+    items = tuple(item.strip() for item in raw.split(","))
+    for index, item in enumerate(items):
+        if len(item) < 4:
+            raise ConfigError("Invalid demo key", index=index)
+    return items
+
+
+def _leaky(raw: str) -> str:
+    raise ConfigError("Invalid demo token", value=raw)
+
+
+def _budget() -> int:
+    return 3 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class Demo:
+    """Settings of the kinds the extensions add, declared exactly as in `Settings`."""
+
+    keys: tuple[str, ...] | None = setting(
+        ("--demo-keys",), "DEMO_KEYS", "<keys>", "signing keys", parse=_index_list,
+        default=None, rule="comma-separated list", example="abcd,efgh", secret=True,
+        empty_is_unset=True, fatals=(Fatal("Invalid demo key", field="index"),),
+    )  # fmt: skip
+    token: str | None = text(
+        ("--demo-token",), "DEMO_TOKEN", "<token>", "a token", parse=_leaky, secret=True
+    )
+    size: int = integer(
+        ("--demo-size",), "DEMO_SIZE", "<n>", "a size", "Invalid demo size", default=5, minimum=0
+    )
+    budget: int = integer(
+        ("--demo-budget",), "DEMO_BUDGET", "<bytes>", "a budget", "Invalid demo budget",
+        default=computed(_budget, "three kibibytes"), minimum=0,
+    )  # fmt: skip
+    access_log: bool = flag(("--demo-access-log",), "DEMO_ACCESS_LOG", "log every request")
+
+
+DEMO = {s.name: s for s in registry_of(Demo)}
+
+
+def test_custom_parser_with_index_errors() -> None:
+    keys = DEMO["keys"]
+    assert keys.read("abcd, efgh") == ("abcd", "efgh")
+    assert keys.read("") is None and keys.read(None) is None  # empty = not configured
+    with pytest.raises(ConfigError) as info:
+        keys.read("abcd,,efgh")
+    assert (info.value.message, info.value.fields) == ("Invalid demo key", {"index": 1})
+    assert keys.fatals == (Fatal("Invalid demo key", "index", "keys"),)
+
+
+def test_secrets_are_never_printed() -> None:
+    demo = Demo(keys=("s3cr3t-key",), token="s3cr3t-token")
+    assert "s3cr3t" not in repr(demo)  # logging the settings object leaks nothing
+    with pytest.raises(ConfigError) as info:
+        DEMO["token"].read("s3cr3t-token")  # a parser that would log the value
+    assert info.value.fields == {}
+    with_default = dataclasses.replace(DEMO["token"], default="s3cr3t")
+    assert with_default.default_text == "(secret)"
+    with pytest.raises(ValueError, match="secret"):
+        text(("--x",), "X", "<x>", "x", secret=True, fatals=(Fatal("Invalid x"),))
+
+
+def test_minimum_zero_and_runtime_default() -> None:
+    size = DEMO["size"]
+    assert size.read("0") == 0 and size.rule == "decimal integer 0 or more"
+    with pytest.raises(ConfigError):
+        size.read("-1")
+    assert Demo().budget == 3072 and DEMO["budget"].default_text == "three kibibytes"
+    assert DEMO["budget"].default is None and Demo().access_log is False
+
+
+# --- the generated docs -------------------------------------------------------------------
 
 
 def test_docs_are_generated_from_the_registry() -> None:
@@ -85,22 +225,51 @@ def test_docs_are_generated_from_the_registry() -> None:
     )
 
 
-def test_docs_mention_every_flag_env_and_message() -> None:
+def _section(text: str, title: str) -> str:
+    return text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def _table(section: str) -> list[list[str]]:
+    lines = [line for line in section.splitlines() if line.startswith("|")]
+    return [[cell.strip() for cell in line.strip("|").split(" | ")] for line in lines[2:]]
+
+
+def test_docs_validation_table_is_every_fatal_in_check_order() -> None:
+    """Every FATAL text of every entry is a row, in the order the CLI checks them, numbered
+    as config.md numbers them (the extensions after 12, one number each)."""
+    rows = _table(_section(DOCS.read_text(), "Validation order and fatal errors"))
+    expected = []
+    step = 0
+    for entry in VALIDATION_ORDER:
+        step = entry.order if entry.order is not None else step + bool(entry.fatals)
+        for fatal in entry.fatals:
+            field = f"`{fatal.field}=`" if fatal.field else ""
+            expected.append([str(step), fatal.check, f"`{fatal.message}`", field])
+    assert rows == expected
+    assert [row[0] for row in rows][:15] == [str(n) for n in (1, 2, 3, 4, 5, 6, 6, 7, 8, 9, 9,
+                                                              9, 10, 10, 11)]  # fmt: skip
+    assert rows[15][:3] == ["12", rows[15][1], f"`{PIPELINE}`"]
+
+
+def test_docs_describe_every_setting() -> None:
     text = DOCS.read_text()
-    for setting in REGISTRY:
-        for flag in setting.flags:
-            assert f"`{flag}`" in text, flag
-        assert f"`{setting.env}`" in text, setting.env
-        if setting.error:
-            assert setting.error in text, setting.error
+    settings_rows = _table(_section(text, "Settings"))
+    by_env = {row[1].strip("`"): row for row in settings_rows}
+    for entry in REGISTRY:
+        row = by_env[entry.env]
+        for flag_text in entry.flags:
+            assert f"`{flag_text}`" in row[0], flag_text
+        assert entry.default_text in row[2] and entry.rule.replace("|", "\\|") == row[3]
+        for fatal in entry.fatals:
+            assert f"`{fatal.message}`" in row[4], fatal.message
+    empty_sentence = text.split('an empty value means "not set"')[0].rsplit("For\n", 1)[1]
+    assert set(re.findall(r"`([A-Z_]+)`", empty_sentence)) == {
+        s.env for s in REGISTRY if s.empty_is_unset
+    }
+    for entry in REGISTRY:
+        if entry.metavar == "<seconds>":  # the timeouts table
+            assert f"| `{entry.flags[-1]}` | {entry.default_text} s |" in text, entry.name
     for message in (
-        "Both --tls-cert and --tls-key must be provided for TLS",
-        "TLS certificate file not found",
-        "TLS key file not found",
-        "mTLS CA certificate file not found",
-        "--mtls-ca requires TLS to be enabled (--tls-cert and --tls-key)",
-        "Pipeline endpoint requires AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
-        "Invalid allowed-hosts regex: pattern may cause catastrophic backtracking",
         "Refusing to overwrite existing non-socket at UNIX path",
         "Timeout reached, forcing exit",
         "VIPS_CONCURRENCY",
@@ -108,16 +277,51 @@ def test_docs_mention_every_flag_env_and_message() -> None:
         assert message in text, message
 
 
+def test_readme_configuration_agrees_with_the_registry() -> None:
+    """The README's short table and timeout sentence repeat some defaults for the reader;
+    they must be the registry's."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    by_env = {s.env: s for s in REGISTRY}
+    rows = _table(section)
+    assert rows
+    for _flags, variables, default in rows:
+        envs = re.findall(r"`([A-Z_]+)`", variables)
+        values = re.findall(r"`([^`]+)`", default)
+        assert envs and all(env in by_env for env in envs), variables
+        if len(values) == len(envs):
+            for env, value in zip(envs, values, strict=True):
+                assert by_env[env].default_text.startswith(value), (env, value)
+    mentions = re.findall(r"`(--[a-z-]+)`, (\d+) s", section)
+    assert len(mentions) == 4
+    by_flag = {f: s for s in REGISTRY for f in s.flags}
+    for flag_text, seconds in mentions:
+        assert by_flag[flag_text].default_text == seconds, flag_text
+
+
+def test_settings_does_not_import_its_docs() -> None:
+    """The renderer depends on the registry, never the reverse (no import cycle)."""
+    tree = ast.parse((ROOT / "src" / "imaged" / "settings.py").read_text())
+    imported = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    } | {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not any(name and "settings_doc" in name for name in imported), imported
+
+
 def test_markdown_command() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "imaged.settings", "--markdown"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=30,
-    )
-    assert result.returncode == 0
-    assert result.stdout == render_markdown()
+    for module in ("imaged.settings", "imaged.settings_doc"):
+        result = subprocess.run(
+            [sys.executable, "-m", module, "--markdown"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=30,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == render_markdown()
     bad = subprocess.run(
         [sys.executable, "-m", "imaged.settings"], capture_output=True, text=True, timeout=30
     )

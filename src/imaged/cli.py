@@ -1,4 +1,7 @@
-"""argv + environment → validated `Settings`; FATAL messages and exit codes (config.md)."""
+"""argv + environment → validated `Settings`; FATAL lines and exit codes (config.md).
+
+What to parse, in which order to validate and what each check says all come from the
+settings registry; this module only knows argparse, precedence and the process exit."""
 
 from __future__ import annotations
 
@@ -11,17 +14,8 @@ from typing import Any, NoReturn
 
 from imaged import __version__
 from imaged.errors import ConfigError
-from imaged.fetch.hosts import compile_allowed_hosts
 from imaged.log import Logger, fatal
-from imaged.settings import BY_NAME, REGISTRY, Settings
-
-# The checks of config.md in their order; the extensions follow, in registry order.
-_NUMBERS = ("port", "concurrency", "body_limit", "pixel_limit", "dimension_limit")
-_EXTENSIONS = tuple(s.name for s in REGISTRY if s.extension and s.kind == "int")
-_OPTIONAL_TEXT = ("host", "unix", "output_dir", "pipeline_buckets")
-_PIPELINE_CREDENTIALS = (
-    "Pipeline endpoint requires AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables"
-)
+from imaged.settings import BY_NAME, REGISTRY, VALIDATION_ORDER, Settings
 
 
 class UsageError(Exception):
@@ -92,56 +86,30 @@ def _raw_values(argv: Sequence[str], environ: Mapping[str, str]) -> dict[str, st
     return raw
 
 
-def _check_file(path: str, message: str) -> None:
-    if not os.path.isfile(path):
-        raise ConfigError(message, path=path)
+class _Resolution:
+    """The typed values, read from the raw texts on first use (a setting's check may read
+    another setting before that setting's own turn)."""
+
+    def __init__(self, raw: Mapping[str, str | None], environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self.values: dict[str, Any] = {}
+        self._raw = raw
+
+    def value(self, name: str) -> Any:
+        if name not in self.values:
+            self.values[name] = BY_NAME[name].read(self._raw[name])
+        return self.values[name]
 
 
 def resolve(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
-    """Parse and validate in the order of config.md; raises UsageError or ConfigError."""
-    raw = _raw_values(argv, environ)
-    values: dict[str, Any] = {}
-
-    def typed(name: str) -> None:
-        text = raw[name]
-        if text is not None:
-            values[name] = BY_NAME[name].parse(text)
-
-    for name in _NUMBERS:  # 1-5
-        typed(name)
-    if raw["allowed_hosts"]:  # 6; empty = no allow-list
-        compile_allowed_hosts(raw["allowed_hosts"])
-        values["allowed_hosts"] = raw["allowed_hosts"]
-    typed("log_format")  # 7
-    typed("log_level")  # 8
-
-    cert, key, ca = raw["tls_cert"] or None, raw["tls_key"] or None, raw["mtls_ca"] or None
-    if (cert is None) != (key is None):  # 9
-        raise ConfigError("Both --tls-cert and --tls-key must be provided for TLS")
-    if cert is not None and key is not None:
-        _check_file(cert, "TLS certificate file not found")
-        _check_file(key, "TLS key file not found")
-    if ca is not None:  # 10
-        _check_file(ca, "mTLS CA certificate file not found")
-        if cert is None:
-            raise ConfigError("--mtls-ca requires TLS to be enabled (--tls-cert and --tls-key)")
-    values.update(tls_cert=cert, tls_key=key, mtls_ca=ca)
-
-    typed("max_pipeline_tasks")  # 11
-    for name in ("enable_fetch", "disable_ssrf_protection", "enable_pipeline"):
-        typed(name)
-    for name in _OPTIONAL_TEXT:
-        if raw[name]:
-            values[name] = raw[name]
-    has_credentials = bool(
-        environ.get("AWS_ACCESS_KEY_ID") and environ.get("AWS_SECRET_ACCESS_KEY")
-    )
-    if values.get("enable_pipeline") and not values.get("output_dir") and not has_credentials:
-        raise ConfigError(_PIPELINE_CREDENTIALS)  # 12
-
-    for name in _EXTENSIONS:  # 13: settings the original did not have
-        typed(name)
-    return Settings(**values)
+    """Parse, then validate in the registry's order (config.md's); raises UsageError or the
+    ConfigError of the first failing check."""
+    resolution = _Resolution(_raw_values(argv, environ), environ)
+    for entry in VALIDATION_ORDER:
+        value = resolution.value(entry.name)
+        if entry.check is not None:
+            entry.check(value, resolution)
+    return Settings(**resolution.values)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

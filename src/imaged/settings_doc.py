@@ -2,12 +2,17 @@
 """docs/configuration.md, generated from `settings.REGISTRY` so the docs cannot drift.
 
 Regenerate with `python -m imaged.settings --markdown > docs/configuration.md`; a test fails
-when the committed file differs from this output.
+when the committed file differs from this output. Everything that belongs to a setting (its
+default, values, FATAL texts and their order) comes from its registry entry; only the prose
+about behaviour around the settings is written here.
 """
 
 from __future__ import annotations
 
-from imaged.settings import REGISTRY, Setting
+import sys
+from collections.abc import Iterator, Sequence
+
+from imaged.settings import BY_NAME, REGISTRY, VALIDATION_ORDER, Setting
 
 _HEADER = """\
 # Configuration
@@ -17,9 +22,8 @@ _HEADER = """\
 
 Every setting is a command-line flag and an environment variable. Precedence:
 **flag > environment variable > default**. An environment variable that is present but
-empty counts as set (`PORT=` is the error `Invalid port` with an empty `value=`); for the text and path
-settings (`HOST`, `UNIX_SOCKET`, `ALLOWED_HOSTS`, `TLS_*`, `MTLS_CA`, `OUTPUT_DIR`) an empty
-value means "not set".
+empty counts as set (`PORT=` is the error `@PORT_ERROR@` with an empty `value=`). For
+@UNSET_WHEN_EMPTY@ an empty value means "not set".
 
 ```sh
 imaged --port 3000 --log-format json          # flags
@@ -57,26 +61,7 @@ After parsing, the checks run in this order; the first failure writes one `FATAL
 stdout and the process exits with status 1. The line is always in the text format, whatever
 `--log-format` says, e.g. `2025/01/02 15:04:05 FATAL Invalid port value=abc`.
 
-| # | Check | Message | Field |
-| --- | --- | --- | --- |
-| 1 | port | `Invalid port` | `value=` |
-| 2 | concurrency | `Invalid concurrency` | `value=` |
-| 3 | body limit | `Invalid body limit` | `value=` |
-| 4 | pixel limit | `Invalid pixel limit` | `value=` |
-| 5 | dimension limit | `Invalid dimension limit` | `value=` |
-| 6 | allowed hosts: backtracking heuristic | `Invalid allowed-hosts regex: pattern may cause catastrophic backtracking` | `value=` |
-| 6 | allowed hosts: compilation | `Invalid allowed-hosts regex` | `value=` |
-| 7 | log format | `Invalid log format (must be 'json' or 'text')` | `value=` |
-| 8 | log level | `Invalid log level (must be 'debug', 'info', 'warn', or 'error')` | `value=` |
-| 9 | only one of cert/key | `Both --tls-cert and --tls-key must be provided for TLS` | |
-| 9 | certificate file | `TLS certificate file not found` | `path=` |
-| 9 | key file | `TLS key file not found` | `path=` |
-| 10 | mTLS CA file | `mTLS CA certificate file not found` | `path=` |
-| 10 | mTLS without TLS | `--mtls-ca requires TLS to be enabled (--tls-cert and --tls-key)` | |
-| 11 | max pipeline tasks | `Invalid max-pipeline-tasks` | `value=` |
-| 12 | pipeline without credentials (skipped with `--output-dir`) | `Pipeline endpoint requires AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables` | |
-| 13 | the extensions, in table order | `Invalid queue limit`, `Invalid operation timeout`, `Invalid keepalive timeout`, `Invalid header timeout`, `Invalid body timeout`, `Invalid shutdown timeout` | `value=` |
-
+@VALIDATION@
 Problems found while starting to listen (address in use, unreadable or invalid TLS files, a
 unix socket path that is taken) are logged in the configured format and also exit with
 status 1.
@@ -99,14 +84,7 @@ status 1.
 
 ## Connections and timeouts
 
-| What | Default | Setting |
-| --- | --- | --- |
-| idle kept-alive connection closed after | 10 s | `--keepalive-timeout` |
-| complete request head within, from connection open or the previous response | 30 s | `--header-timeout` (≤ 60) |
-| complete request body within, after the head | 60 s | `--body-timeout` (≤ 60) |
-| one image operation | 60 s | `--operation-timeout` |
-| graceful shutdown before a forced exit | 10 s | `--shutdown-timeout` |
-
+@TIMEOUTS@
 The read deadlines are total, not idle, timeouts: a client trickling one byte per second
 is cut off too. The server answers `408` (plain text) and closes the connection. A
 `Content-Length` over `--body-limit` is answered `413` at once, without reading the body;
@@ -155,20 +133,80 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _code(text: str) -> str:
+    return f"`{text}`"
+
+
+def _table_row(*cells: str) -> str:
+    return "|" + "|".join(f" {_cell(c)} " if c else " " for c in cells) + "|"
+
+
 def _row(s: Setting) -> str:
-    flags = ", ".join(f"`{f}`" for f in s.flags)
+    flags = ", ".join(_code(f) for f in s.flags)
     if s.metavar:
         flags += f" `{s.metavar}`"
     default = s.default_text
-    default = default if default in ("none",) else f"`{default}`"
+    default = default if default == "none" else _code(default)
     meaning = s.help + (" *(extension)*" if s.extension else "")
-    if s.error:
-        meaning += f"; invalid: `{s.error}`"
-    return f"| {_cell(flags)} | `{s.env}` | {_cell(default)} | {_cell(s.rule)} | {_cell(meaning)} |"
+    if s.fatals:
+        meaning += "; FATAL: " + ", ".join(_code(f.message) for f in s.fatals)
+    return _table_row(flags, _code(s.env), default, s.rule, meaning)
+
+
+def validation_steps() -> Iterator[tuple[int, Setting]]:
+    """The numbered steps of the validation table: config.md's numbers for the settings that
+    have one, then the next numbers, one per further setting that can fail, in check order."""
+    step = 0
+    for s in VALIDATION_ORDER:
+        if s.order is not None:
+            step = s.order
+        elif s.fatals:
+            step += 1
+        yield step, s
+
+
+def _validation_table() -> str:
+    rows = ["| # | Check | Message | Field |", "| --- | --- | --- | --- |"]
+    for step, s in validation_steps():
+        for f in s.fatals:
+            field = f"`{f.field}=`" if f.field else ""
+            rows.append(_table_row(str(step), f.check, _code(f.message), field))
+    return "\n".join(rows) + "\n"
+
+
+def _timeouts_table() -> str:
+    rows = ["| Setting | Default | Values | What |", "| --- | --- | --- | --- |"]
+    for s in REGISTRY:
+        if s.metavar == "<seconds>":
+            rows.append(_table_row(_code(s.flags[-1]), f"{s.default_text} s", s.rule, s.help))
+    return "\n".join(rows) + "\n"
+
+
+def _unset_when_empty() -> str:
+    names = [_code(s.env) for s in REGISTRY if s.empty_is_unset]
+    return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def render_markdown() -> str:
     rows = "\n".join(_row(s) for s in REGISTRY)
     rows += "\n| `-h`, `--help` | | | | print the usage with every flag and its variable, exit 0 |"
     rows += "\n| `-V`, `--version` | | | | print `0.2.3`, exit 0 |\n"
-    return _HEADER + rows + _BODY
+    header = _HEADER.replace("@PORT_ERROR@", BY_NAME["port"].fatals[0].message)
+    header = header.replace("@UNSET_WHEN_EMPTY@", _unset_when_empty())
+    body = _BODY.replace("@VALIDATION@", _validation_table())
+    body = body.replace("@TIMEOUTS@", _timeouts_table())
+    return header + rows + body
+
+
+def main(argv: Sequence[str]) -> int:
+    """`python -m imaged.settings --markdown` (or `-m imaged.settings_doc --markdown`) prints
+    docs/configuration.md."""
+    if list(argv) != ["--markdown"]:
+        print("usage: python -m imaged.settings --markdown", file=sys.stderr)
+        return 1
+    sys.stdout.write(render_markdown())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
