@@ -10,7 +10,7 @@ import imaged
 
 SRC = Path(imaged.__file__).parent
 # Cycles still being removed elsewhere (issue 12); delete an entry once it is gone.
-KNOWN = {frozenset({"imaged.settings", "imaged.settings_doc"})}
+KNOWN: set[frozenset[str]] = set()
 
 
 def _module(path: Path) -> str:
