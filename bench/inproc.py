@@ -61,6 +61,16 @@ def thumbnail_op(workload: Workload, data: bytes) -> Op:
     return op
 
 
+def thumbnail_output(workload: Workload, data: bytes) -> bytes:
+    """What `thumbnail_op` encodes, once (for the quality column)."""
+    assert workload.width is not None and workload.fmt is not None
+    options: dict[str, object] = {"keep": "none"}
+    if workload.quality is not None:
+        options["Q"] = workload.quality
+    image = pyvips.Image.thumbnail_buffer(data, workload.width, height=UNBOUNDED)
+    return bytes(image.write_to_buffer(SUFFIX[workload.fmt], **options))
+
+
 def decode_op(data: bytes) -> Op:
     """One plain full decode (sequential; `avg` pulls every pixel): W5's reference cost."""
 

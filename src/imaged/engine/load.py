@@ -1,7 +1,8 @@
 """Decoding from memory with the load options and input limits of formats.md.
 
-Every decode in imaged goes through `load`, so the pixel, channel and SVG-size limits are
-checked on the header (before any pixel is decoded) in one place.
+Every decode in imaged starts with `load`, so the pixel, channel and SVG-size limits are
+checked on the header (before any pixel is decoded) in one place; plain JPEG pixels are then
+decoded by libjpeg-turbo (engine/jpegturbo.py), everything else by libvips.
 """
 
 from __future__ import annotations
