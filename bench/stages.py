@@ -204,6 +204,7 @@ def encoder_variants(workload: Workload, final: pyvips.Image, repeat: int) -> St
         }
     suffix = SUFFIX[workload.fmt or "jpeg"]
     stages: Stages = {}
+    final = _bare(final)
     for name, kwargs in variants.items():
         options = {**q, **kwargs, **_STRIP}
         n = max(2, repeat // 3) if workload.fmt == "avif" else repeat
@@ -216,6 +217,16 @@ def encoder_variants(workload: Workload, final: pyvips.Image, repeat: int) -> St
 
 # No metadata in the output; libvips before 8.15 (e.g. Debian bookworm's 8.14) says `strip`.
 _STRIP: dict[str, Any] = {"keep": "none"} if pyvips.at_least_libvips(8, 15) else {"strip": True}
+
+
+def _bare(image: pyvips.Image) -> pyvips.Image:
+    """The pixels without any metadata: libvips 8.14's `strip` still writes EXIF into WebP
+    (13 kB on W6), which would count as encoder output."""
+    pixels = image.write_to_memory()
+    bare = pyvips.Image.new_from_memory(
+        pixels, image.width, image.height, image.bands, image.format
+    )
+    return bare.copy(interpretation=image.interpretation)
 
 
 def _score(workload: Workload, encoded: bytes) -> float | str:
