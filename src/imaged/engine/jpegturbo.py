@@ -43,7 +43,7 @@ FORCE_LIBVIPS_ENV = "IMAGED_BENCH_LIBVIPS_JPEG"
 _FORCED = os.environ.get(FORCE_LIBVIPS_ENV, "") not in ("", "0")
 # Largest decoded image held in memory (a 12 MP RGB photo at full size takes 35 MiB).
 MAX_DECODED_BYTES = 64 * 1024 * 1024
-# More scans than any encoder writes (libjpeg's progressive script has 10, mozjpeg's ~20).
+# Far more scans than encoders write (libjpeg's default progressive script has 10).
 MAX_SCANS = 64
 
 TURBO = "libjpeg-turbo"
