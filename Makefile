@@ -11,13 +11,13 @@ MIMALLOC := $(firstword $(wildcard /usr/lib/*-linux-gnu/libmimalloc.so.* /usr/li
 help:
 	@echo "make run    - create .venv, install imaged, start the server (ARGS='--port 3000 ...')"
 	@echo "make test   - create .venv with test extras, run lint, type checks and the whole test suite"
-	@echo "make install- just create .venv with imaged and its test extras"
+	@echo "make install- just create .venv with imaged and its test and bench extras"
 	@echo "make bench  - run the load benchmark (bench/README.md)"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

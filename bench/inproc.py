@@ -42,23 +42,34 @@ def configure() -> None:
         pyvips.vips_lib.vips_concurrency_set(1)
 
 
+def _save_options(workload: Workload) -> dict[str, object]:
+    options: dict[str, object] = {"keep": "none"}
+    if workload.quality is not None:
+        options["Q"] = workload.quality
+    return options
+
+
+def _thumbnail(workload: Workload, data: bytes) -> tuple[bytes, pyvips.Image]:
+    assert workload.width is not None and workload.fmt is not None
+    image = pyvips.Image.thumbnail_buffer(data, workload.width, height=UNBOUNDED)
+    return image.write_to_buffer(SUFFIX[workload.fmt], **_save_options(workload)), image
+
+
 def thumbnail_op(workload: Workload, data: bytes) -> Op:
     """`thumbnail_buffer` (shrink-on-load, auto-rotate, CMYK → sRGB) + save, metadata
     stripped like imaged's output. The huge `height` makes `width` the only constraint
     (thumbnail's default height is the width: a portrait would fit a square)."""
-    assert workload.width is not None and workload.fmt is not None
-    suffix = SUFFIX[workload.fmt]
-    options: dict[str, object] = {"keep": "none"}
-    if workload.quality is not None:
-        options["Q"] = workload.quality
-    width = workload.width
 
     def op() -> tuple[int, int | None, int | None]:
-        image = pyvips.Image.thumbnail_buffer(data, width, height=UNBOUNDED)
-        out = image.write_to_buffer(suffix, **options)
+        out, image = _thumbnail(workload, data)
         return len(out), image.width, image.height
 
     return op
+
+
+def thumbnail_output(workload: Workload, data: bytes) -> bytes:
+    """What `thumbnail_op` encodes, once (for the quality column)."""
+    return bytes(_thumbnail(workload, data)[0])
 
 
 def decode_op(data: bytes) -> Op:

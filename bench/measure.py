@@ -37,6 +37,7 @@ class Row:
     width: int | None
     height: int | None
     tool: str
+    ssimulacra2: float | None = None  # of the probe's output (bench/quality.py)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,6 +74,8 @@ class Probe:
     size: int
     width: int | None
     height: int | None
+    body: bytes = b""
+    ssimulacra2: float | None = None
 
 
 def probe(url: str, load: loadgen.Load, decode: bool) -> Probe:
@@ -89,11 +92,11 @@ def probe(url: str, load: loadgen.Load, decode: bool) -> Probe:
     if not decode or status != 200:
         return Probe(status, len(body), None, None)
     image = pyvips.Image.new_from_buffer(body, "")
-    return Probe(status, len(body), image.width, image.height)
+    return Probe(status, len(body), image.width, image.height, body)
 
 
 def server_load(server: Server, workload: Workload, peer: str) -> loadgen.Load:
-    if peer == "thumbor":
+    if peer.startswith("thumbor"):
         target = workload.thumbor_target
         assert target is not None
         return loadgen.Load("GET", server.url + target)
@@ -130,6 +133,7 @@ def measure_server(
         width=out.width,
         height=out.height,
         tool=result.tool,
+        ssimulacra2=out.ssimulacra2,
     )
 
 
@@ -139,6 +143,7 @@ def measure_inproc(
     concurrency: int,
     duration: float,
     allocator: str,
+    ssimulacra2: float | None = None,
 ) -> Row:
     """The in-process pyvips peer in its own process (bench/inproc.py)."""
     cmd = [sys.executable, "-m", "bench.inproc", workload.key, "--variant", variant]
@@ -163,6 +168,7 @@ def measure_inproc(
         width=data["width"] if workload.kind == "transform" else None,
         height=data["height"] if workload.kind == "transform" else None,
         tool="in-process",
+        ssimulacra2=ssimulacra2,
     )
 
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-PEER_ORDER = ("imaged", "pyvips", "pyvips-decode", "thumbor")
+PEER_ORDER = ("imaged", "imaged-libvips", "pyvips", "pyvips-decode", "thumbor")
+# Issue 13's bars: CPU per request against imaged's own libvips decode (the A/B) and thumbor.
+AB_MAX_RATIO = 0.88  # W1, W2, W6: at least 12 % below the libvips decode
+AB_WORKLOADS = ("W1", "W2", "W6")
+THUMBOR_MAX_RATIO = {"W2": 1.05}
+W5_MIN_SAVING_MS = 20.0
 
 
 def _num(value: float | None, digits: int = 1) -> str:
@@ -46,7 +51,12 @@ def summary(matrix: list[dict[str, Any]], workloads: list[str]) -> list[dict[str
         first = {p: next((r for r in rows if r["peer"] == p), None) for p in PEER_ORDER}
         entry: dict[str, Any] = {"workload": key, "cpu_ms": cpu}
         entry["output"] = {
-            p: {"bytes": r["out_bytes"], "width": r["width"], "height": r["height"]}
+            p: {
+                "bytes": r["out_bytes"],
+                "width": r["width"],
+                "height": r["height"],
+                "ssimulacra2": r.get("ssimulacra2"),
+            }
             for p, r in first.items()
             if r is not None
         }
@@ -68,6 +78,64 @@ def summary(matrix: list[dict[str, Any]], workloads: list[str]) -> list[dict[str
     return out
 
 
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def ab_summary(matrix: list[dict[str, Any]], workloads: list[str]) -> list[dict[str, Any]]:
+    """Per workload: imaged against its forced libvips decode and against thumbor, CPU and
+    quality side by side, with the bars of issue 13 (None where a bar does not apply)."""
+    out: list[dict[str, Any]] = []
+    for key in workloads:
+        rows = [r for r in matrix if r["workload"] == key]
+        peers = ("imaged", "imaged-libvips", "thumbor", "pyvips")
+        cpu = {p: cpu_per_request([r for r in rows if r["peer"] == p]) for p in peers}
+        first = {p: next((r for r in rows if r["peer"] == p), None) for p in peers}
+        entry: dict[str, Any] = {"workload": key, "cpu_ms": cpu}
+        entry["bytes"] = {p: r["out_bytes"] for p, r in first.items() if r}
+        entry["ssimulacra2"] = {p: r.get("ssimulacra2") for p, r in first.items() if r}
+        entry["ratio_libvips"] = _ratio(cpu["imaged"], cpu["imaged-libvips"])
+        entry["ratio_thumbor"] = _ratio(cpu["imaged"], cpu["thumbor"]) if key != "W7" else None
+        bars: dict[str, bool | None] = {}
+        if key in AB_WORKLOADS and entry["ratio_libvips"] is not None:
+            bars[f"≤ {AB_MAX_RATIO} × libvips decode"] = entry["ratio_libvips"] <= AB_MAX_RATIO
+        if key in THUMBOR_MAX_RATIO and entry["ratio_thumbor"] is not None:
+            limit = THUMBOR_MAX_RATIO[key]
+            bars[f"≤ {limit} × thumbor"] = entry["ratio_thumbor"] <= limit
+        if key == "W5" and cpu["imaged"] is not None and cpu["imaged-libvips"] is not None:
+            saving = cpu["imaged-libvips"] - cpu["imaged"]
+            bars[f"≥ {W5_MIN_SAVING_MS:g} ms below libvips decode"] = saving >= W5_MIN_SAVING_MS
+        quality = entry["ssimulacra2"]
+        if key != "W7" and quality.get("imaged") is not None and quality.get("thumbor"):
+            bars["SSIMULACRA2 ≥ thumbor"] = quality["imaged"] >= quality["thumbor"]
+        entry["bars"] = bars
+        out.append(entry)
+    return out
+
+
+def ab_table(entries: list[dict[str, Any]]) -> str:
+    rows: list[list[str]] = []
+    for e in entries:
+        cpu, size, score = e["cpu_ms"], e["bytes"], e["ssimulacra2"]
+        bars = "; ".join(f"{k}: {'yes' if v else '**no**'}" for k, v in e["bars"].items())
+        rows.append(
+            [
+                e["workload"],
+                _num(cpu["imaged"]),
+                _num(cpu["imaged-libvips"]),
+                _num(e["ratio_libvips"], 2),
+                _num(cpu["thumbor"]),
+                _num(e["ratio_thumbor"], 2),
+                " / ".join(_num(score.get(p)) for p in ("imaged", "thumbor", "pyvips")),
+                " / ".join(str(size.get(p) or "–") for p in ("imaged", "thumbor", "pyvips")),
+                bars or "–",
+            ]
+        )
+    header = ["workload", "imaged", "imaged, libvips decode", "ratio", "thumbor", "ratio"]
+    header += ["SSIMULACRA2 imaged / thumbor / pyvips", "bytes imaged / thumbor / pyvips", "bars"]
+    return table(header, rows)
+
+
 def summary_table(entries: list[dict[str, Any]]) -> str:
     rows: list[list[str]] = []
     for e in entries:
@@ -76,7 +144,9 @@ def summary_table(entries: list[dict[str, Any]]) -> str:
         verdict = "–" if e["met"] is None else ("yes" if e["met"] else "**no**")
         out = e["output"]
         dims = " / ".join(
-            f"{p}: {_dims(o)} {o['bytes'] or '–'} B" for p, o in out.items() if p in out
+            f"{p}: {_dims(o)} {o['bytes'] or '–'} B"
+            + (f" q {o['ssimulacra2']:.1f}" if o.get("ssimulacra2") is not None else "")
+            for p, o in out.items()
         )
         rows.append(
             [
@@ -118,12 +188,13 @@ def matrix_table(matrix: list[dict[str, Any]]) -> str:
             _num(r["cpu_ms"]),
             _num(r["peak_rss_mb"], 0),
             "–" if r["out_bytes"] is None else str(r["out_bytes"]),
+            _num(r.get("ssimulacra2")),
             _dims(r),
         ]
         for r in matrix
     ]
     header = ["workload", "peer", "conc", "req/s", "p50 ms", "p99 ms", "errors"]
-    header += ["CPU ms/req", "peak RSS MB", "out bytes", "dims"]
+    header += ["CPU ms/req", "peak RSS MB", "out bytes", "SSIMULACRA2", "dims"]
     return table(header, rows)
 
 
@@ -196,6 +267,9 @@ def markdown(results: dict[str, Any]) -> str:
     if results.get("summary"):
         parts += ["", "## CPU per request (ms) against the peers", ""]
         parts += [summary_table(results["summary"])]
+    if results.get("ab"):
+        parts += ["", "## JPEG decode A/B and quality (CPU ms per request)", ""]
+        parts += [ab_table(results["ab"])]
     if results.get("matrix"):
         parts += ["", "## All measurements", "", matrix_table(results["matrix"])]
     if results.get("memory"):

@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ if __package__ in (None, ""):
 
 import pyvips
 
-from bench import loadgen, memory, report
+from bench import loadgen, memory, quality, report
+from bench.inproc import thumbnail_output
 from bench.measure import (
     Probe,
     Row,
@@ -38,8 +40,11 @@ from bench.servers import (
     ensure_thumbor,
 )
 from bench.workloads import BY_KEY, ROOT, Workload, select
+from imaged.engine.jpegturbo import FORCE_LIBVIPS_ENV
 
-PEERS = ("imaged", "pyvips", "thumbor")
+# imaged-libvips: imaged with its JPEG decode forced back onto libvips (the A/B of
+# engine/jpegturbo.py; FORCE_LIBVIPS_ENV exists for this benchmark only).
+PEERS = ("imaged", "imaged-libvips", "pyvips", "thumbor")
 SECTIONS = ("matrix", "memory", "scaling")
 
 
@@ -57,7 +62,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--quick", action="store_true", help="smoke run: tiny durations, one level")
     p.add_argument("--workloads", default="all", help="e.g. W1,W5 (default: all)")
-    p.add_argument("--peers", default=",".join(PEERS), help="imaged,pyvips,thumbor")
+    p.add_argument("--peers", default=",".join(PEERS), help=",".join(PEERS))
     p.add_argument("--sections", default=",".join(SECTIONS), help="matrix,memory,scaling")
     p.add_argument("--concurrency", default="1,2,4,8", help="client concurrency levels")
     p.add_argument("--duration", type=float, default=3.0, help="seconds per level and round")
@@ -112,6 +117,8 @@ def run_server_levels(
     out: Probe = probe(load.url, load, decode=workload.kind == "transform")
     if out.status != 200:
         progress(f"  {workload.key} {peer}: probe answered {out.status}")
+    elif workload.kind == "transform":
+        out = replace(out, ssimulacra2=quality.score(workload.path, out.body))
     levels = _ints(args.concurrency)
     loadgen.run(tool, load, max(levels), 3600, 2 * max(levels))  # warm-up, not measured
     rows: list[Row] = []
@@ -126,17 +133,21 @@ def run_peer(
     args: argparse.Namespace, tool: str, allocator: str, workload: Workload, peer: str
 ) -> list[Row]:
     """Every concurrency level of one peer on one workload (one round)."""
-    if peer == "imaged":
-        with Imaged(args.server_concurrency, allocator) as server:
-            return run_server_levels(server, workload, "imaged", args, tool)
+    if peer in ("imaged", "imaged-libvips"):
+        env = {FORCE_LIBVIPS_ENV: "1"} if peer == "imaged-libvips" else {}
+        with Imaged(args.server_concurrency, allocator, env=env) as server:
+            return run_server_levels(server, workload, peer, args, tool)
     if peer == "thumbor":
         with Thumbor(args.server_concurrency, allocator) as server:
             return run_server_levels(server, workload, "thumbor", args, tool)
     rows: list[Row] = []
     variants = ["plain", "decode"] if workload.kind == "metadata" else ["plain"]
+    score = None
+    if workload.kind == "transform":
+        score = quality.score(workload.path, thumbnail_output(workload, workload.path.read_bytes()))
     for variant in variants:
         for level in _ints(args.concurrency):
-            row = measure_inproc(workload, variant, level, args.duration, allocator)
+            row = measure_inproc(workload, variant, level, args.duration, allocator, score)
             progress(row_line(row))
             rows.append(row)
     return rows
@@ -149,7 +160,7 @@ def run_matrix(
     rows: list[Row] = []
     for workload in select(args.workloads):
         progress(f"{workload.key}: {workload.title}")
-        peers = [p for p in ("imaged", "pyvips", "thumbor") if p in wanted]
+        peers = [p for p in PEERS if p in wanted]
         if not (thumbor_ok and workload.thumbor is not None) and "thumbor" in peers:
             peers.remove("thumbor")
         rounds: dict[tuple[str, int], list[Row]] = {}
@@ -259,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     if "matrix" in sections:
         results["matrix"] = run_matrix(args, tool, allocator, thumbor_ok)
         results["summary"] = report.summary(results["matrix"], [w.key for w in workloads])
+        results["ab"] = report.ab_summary(results["matrix"], [w.key for w in workloads])
         write(results, out_dir, stamp)
     if "memory" in sections:
         results["memory"] = run_memory(args, tool, allocator)

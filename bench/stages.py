@@ -47,6 +47,13 @@ def cpu_ms(fn: Callable[[], Any], repeat: int) -> float:
     return statistics.median(samples)
 
 
+def _try_stages(fn: Callable[[], Stages]) -> Stages:
+    try:
+        return fn()
+    except Exception as exc:
+        return {"engine_ab": f"n/a ({type(exc).__name__}: {str(exc)[:80]})"}
+
+
 def _try(fn: Callable[[], float]) -> float | str:
     """A measurement that needs the engine's current API; its error text where it changed."""
     try:
@@ -77,6 +84,36 @@ def _extract(
     return lambda: cpu_ms(lambda: extract(data, "jpeg", options, Limits()), repeat)
 
 
+def _turbo_decode(data: bytes, factor: int) -> Callable[[], Any]:
+    """imaged's libjpeg-turbo decode (engine/jpegturbo.py) after libvips' header read."""
+    from imaged.engine import jpegturbo
+    from imaged.engine.load import load
+
+    def run() -> Any:
+        header = load(data, "jpeg", shrink=factor) if factor > 1 else load(data, "jpeg")
+        image = jpegturbo.decode(data, "jpeg", header, factor)
+        if image is header:
+            raise RuntimeError(jpegturbo.decision(data, "jpeg", header, factor))
+        return image.copy_memory()
+
+    return run
+
+
+def engine_ab(workload: Workload, data: bytes, repeat: int) -> Stages:
+    """The whole engine call with the libjpeg-turbo decode and with it forced off."""
+    from imaged.engine import jpegturbo
+
+    out: Stages = {}
+    forced = jpegturbo._FORCED
+    try:
+        for label, force in (("libjpeg_turbo", False), ("libvips", True)):
+            jpegturbo._FORCED = force
+            out[f"engine_{label}_decode_ms"] = cpu_ms(engine_call(workload, data), repeat)
+    finally:
+        jpegturbo._FORCED = forced
+    return out
+
+
 def jpeg_stages(workload: Workload, data: bytes, repeat: int) -> Stages:
     """Header, decode at each JPEG shrink, resize, rotate, colour and both encoders."""
     from imaged.engine import geometry
@@ -94,6 +131,9 @@ def jpeg_stages(workload: Workload, data: bytes, repeat: int) -> Stages:
     for factor in (1, 2, 4, 8):
         n = max(1, repeat // 4) if factor == 1 else repeat
         stages[f"decode_shrink{factor}_ms"] = cpu_ms(_jpeg_decode(data, factor), n)
+        stages[f"decode_libjpeg_turbo_shrink{factor}_ms"] = _try(
+            lambda f=factor, n=n: cpu_ms(_turbo_decode(data, f), n)
+        )
     chosen = geometry.jpeg_shrink(shrink)
     widest = max(f for f in (1, 2, 4, 8) if across / f >= workload.width)
     stages["imaged_shrink"] = chosen
@@ -122,6 +162,11 @@ def colour_and_encode(workload: Workload, small: pyvips.Image, repeat: int) -> S
     final = to_srgb8(import_to_srgb(small)).copy_memory()
     options = transform_options(workload)
     stages["encode_imaged_ms"] = _try(lambda: cpu_ms(lambda: encode(final, options), repeat))
+    try:
+        stages["encode_imaged_bytes"] = len(encode(final, options))
+        stages["encode_imaged_ssimulacra2"] = _score(workload, encode(final, options))
+    except Exception as exc:
+        stages["encode_imaged_bytes"] = f"n/a ({type(exc).__name__}: {str(exc)[:80]})"
     kwargs = {"Q": workload.quality} if workload.quality is not None else {}
     suffix = SUFFIX[workload.fmt or "jpeg"]
     stages["encode_libvips_defaults_ms"] = cpu_ms(
@@ -144,6 +189,12 @@ def encoder_variants(workload: Workload, final: pyvips.Image, repeat: int) -> St
                     "effort": effort,
                     "smart_subsample": smart,
                 }
+        # imaged's settings at thumbor's default quality (80), for W6's unequal defaults
+        variants["webp_q80_effort2_smart_subsample_True"] = {
+            "Q": 80,
+            "effort": 2,
+            "smart_subsample": True,
+        }
     elif workload.fmt == "avif":
         variants = {f"avif_effort{e}": {"effort": e, "compression": "av1"} for e in (0, 2, 4)}
     elif workload.fmt == "jpeg":
@@ -153,12 +204,37 @@ def encoder_variants(workload: Workload, final: pyvips.Image, repeat: int) -> St
         }
     suffix = SUFFIX[workload.fmt or "jpeg"]
     stages: Stages = {}
+    final = _bare(final)
     for name, kwargs in variants.items():
-        options = {**q, **kwargs, "keep": "none"}
+        options = {**q, **kwargs, **_STRIP}
         n = max(2, repeat // 3) if workload.fmt == "avif" else repeat
         stages[f"encode_{name}_ms"] = cpu_ms(_saver(final, suffix, options), n)
-        stages[f"encode_{name}_bytes"] = len(final.write_to_buffer(suffix, **options))
+        encoded = final.write_to_buffer(suffix, **options)
+        stages[f"encode_{name}_bytes"] = len(encoded)
+        stages[f"encode_{name}_ssimulacra2"] = _score(workload, encoded)
     return stages
+
+
+# No metadata in the output; libvips before 8.15 (e.g. Debian bookworm's 8.14) says `strip`.
+_STRIP: dict[str, Any] = {"keep": "none"} if pyvips.at_least_libvips(8, 15) else {"strip": True}
+
+
+def _bare(image: pyvips.Image) -> pyvips.Image:
+    """The pixels without any metadata: libvips 8.14's `strip` still writes EXIF into WebP
+    (13 kB on W6), which would count as encoder output."""
+    pixels = image.write_to_memory()
+    bare = pyvips.Image.new_from_memory(
+        pixels, image.width, image.height, image.bands, image.format
+    )
+    return bare.copy(interpretation=image.interpretation)
+
+
+def _score(workload: Workload, encoded: bytes) -> float | str:
+    """SSIMULACRA2 of an encoder variant (bench/quality.py), where the scorer is installed."""
+    from bench import quality
+
+    value = quality.score(workload.path, encoded)
+    return "n/a (pip install '.[bench]')" if value is None else value
 
 
 def _saver(image: pyvips.Image, suffix: str, options: dict[str, Any]) -> Callable[[], Any]:
@@ -276,7 +352,7 @@ def engine_call(workload: Workload, data: bytes) -> Callable[[], Any]:
 
 def thumbnail_ms(workload: Workload, data: bytes, repeat: int) -> float:
     assert workload.width is not None
-    kwargs: dict[str, Any] = {"keep": "none"}
+    kwargs: dict[str, Any] = dict(_STRIP)
     if workload.quality is not None:
         kwargs["Q"] = workload.quality
     suffix = SUFFIX[workload.fmt or "jpeg"]
@@ -396,7 +472,7 @@ def summarize_spy(text: str) -> dict[str, Any]:
 
 
 def markdown(results: dict[str, Any]) -> str:
-    lines = [f"# imaged profile — {results['started']}", ""]
+    lines = [f"# imaged profile — {results['started']}, libvips {results.get('libvips')}", ""]
     for key, entry in results["workloads"].items():
         lines += [f"## {key}: {entry['title']}", "", "| stage | CPU ms |", "|---|--:|"]
         for name, value in entry["stages"].items():
@@ -421,13 +497,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-round", type=int, default=5, help="requests per round")
     parser.add_argument("--py-spy", type=float, default=0.0, metavar="SECONDS")
     parser.add_argument("--loadgen", default="auto", choices=("auto", "wrk", "python"))
+    parser.add_argument(
+        "--stages-only",
+        action="store_true",
+        help="no server or Pillow runs (e.g. in a venv on a system libvips)",
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args(argv)
     configure()
     tool = loadgen.choose(args.loadgen)
     workloads = select(args.workloads)
     results: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "workloads": {}}
-    server = server_vs_engine(workloads, args.rounds, args.per_round, tool)
+    results["libvips"] = ".".join(str(pyvips.version(i)) for i in range(3))
+    server = (
+        {w.key: {} for w in workloads}
+        if args.stages_only
+        else server_vs_engine(workloads, args.rounds, args.per_round, tool)
+    )
     for w in workloads:
         data = w.path.read_bytes()
         print(f"{w.key}: {w.title}", file=sys.stderr, flush=True)
@@ -440,6 +526,11 @@ def main(argv: list[str] | None = None) -> int:
                 else generic_stages(w, data, args.repeat)
             )
             stages["pyvips_thumbnail_save_ms"] = thumbnail_ms(w, data, args.repeat)
+        if w.file.endswith(".jpg"):
+            stages.update(_try_stages(lambda w=w, data=data: engine_ab(w, data, args.repeat)))
+        if args.stages_only:
+            results["workloads"][w.key] = {"title": w.title, "stages": stages}
+            continue
         if w.file.endswith(".jpg") and w.width:
             stages.update(input_copies(w.path, w.width))
         if w.key == "W1":

@@ -143,6 +143,52 @@ def test_summary_applies_the_issue_targets() -> None:
     assert "| W1 | 82.5 | 100.0 | – | 75.0 | thumbor × 1.0 | 1.10 | **no** |" in text
 
 
+def test_ab_summary_applies_the_decode_bars() -> None:
+    def scored(workload: str, peer: str, cpu: float, score: float | None) -> dict[str, object]:
+        return {**_row(workload, peer, cpu), "ssimulacra2": score}
+
+    matrix = [
+        scored("W1", "imaged", 60.0, 72.0),
+        scored("W1", "imaged-libvips", 70.0, 72.0),  # 0.857: ≥ 12 % below
+        scored("W1", "thumbor", 50.0, 73.0),  # better quality than imaged
+        scored("W2", "imaged", 50.0, 80.0),
+        scored("W2", "imaged-libvips", 55.0, 80.0),  # 0.909: not 12 % below
+        scored("W2", "thumbor", 48.0, 75.0),  # 1.042 × thumbor: within 1.05
+        scored("W5", "imaged", 200.0, None),
+        scored("W5", "imaged-libvips", 215.0, None),  # 15 ms: not 20
+    ]
+    by_key = {e["workload"]: e for e in report.ab_summary(matrix, ["W1", "W2", "W5"])}
+    assert by_key["W1"]["ratio_libvips"] == pytest.approx(60 / 70)
+    assert by_key["W1"]["bars"] == {
+        "≤ 0.88 × libvips decode": True,
+        "SSIMULACRA2 ≥ thumbor": False,
+    }
+    assert by_key["W2"]["bars"] == {
+        "≤ 0.88 × libvips decode": False,
+        "≤ 1.05 × thumbor": True,
+        "SSIMULACRA2 ≥ thumbor": True,
+    }
+    assert by_key["W5"]["bars"] == {"≥ 20 ms below libvips decode": False}
+    text = report.ab_table(list(by_key.values()))
+    assert "| W1 | 60.0 | 70.0 | 0.86 | 50.0 | 1.20 | 72.0 / 73.0 / – |" in text
+
+
+def test_quality_score_against_the_float_reference() -> None:
+    """The reference itself scores 100; a harder-compressed copy scores lower than a
+    lighter one; undecodable output has no score."""
+    from bench import quality
+
+    path = BY_KEY["W2"].path
+    ref = quality.reference(path, 200, 150)
+    assert (ref.width, ref.height, ref.bands, ref.format) == (200, 150, 3, "uchar")
+    assert quality.score(path, ref.pngsave_buffer()) == pytest.approx(100.0)
+    light = quality.score(path, ref.jpegsave_buffer(Q=90))
+    heavy = quality.score(path, ref.jpegsave_buffer(Q=20))
+    assert light is not None and heavy is not None
+    assert 0 < heavy < light < 100
+    assert quality.score(path, b"not an image") is None
+
+
 def test_python_load_generator_counts_and_times(
     tmp_path: Path, start_server: Callable[..., ServerProcess]
 ) -> None:
@@ -206,6 +252,9 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
     }
     for row in rows.values():
         assert row["errors"] == 0 and row["concurrency"] == 2
+    for peer in ("imaged", "pyvips"):  # the quality column, same output size: close scores
+        score = rows[("W2", peer)]["ssimulacra2"]
+        assert score is not None and 50 < score < 100
     w2 = rows[("W2", "imaged")]
     assert w2["requests"] > 0 and w2["cpu_ms"] > 0 and w2["peak_rss_mb"] > 20
     assert (w2["width"], w2["height"]) == (400, 300)

@@ -29,12 +29,12 @@ def big_png() -> bytes:
 
 def heavy(data: bytes) -> float:
     """Decode through `load` (so the image is tracked) and run a multi-second blur."""
-    image = load(data, "png", Limits())
+    image = load(data, "png")
     return float(image.gaussblur(150).avg())
 
 
 def light(data: bytes) -> float:
-    return float(load(data, "png", Limits()).crop(0, 0, 16, 16).avg())
+    return float(load(data, "png").crop(0, 0, 16, 16).avg())
 
 
 def test_track_outside_an_operation_is_a_noop() -> None:
@@ -46,7 +46,7 @@ def test_track_outside_an_operation_is_a_noop() -> None:
 def test_guard_collects_loaded_images_and_kill_stops_them(big_png: bytes) -> None:
     guard = deadline.OperationGuard()
     with guard.active():
-        image = load(big_png, "png", Limits())
+        image = load(big_png, "png")
         guard.kill()
         with pytest.raises(pyvips.Error, match="killed"):
             image.crop(0, 0, 64, 64).avg()
@@ -57,7 +57,7 @@ def test_image_tracked_after_kill_is_killed_at_once(big_png: bytes) -> None:
     guard = deadline.OperationGuard()
     guard.kill()
     with guard.active():
-        image = load(big_png, "png", Limits())
+        image = load(big_png, "png")
         with pytest.raises(pyvips.Error, match="killed"):
             image.crop(0, 0, 64, 64).avg()
 

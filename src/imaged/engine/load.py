@@ -1,7 +1,8 @@
 """Decoding from memory with the load options and input limits of formats.md.
 
-Every decode in imaged goes through `load`, so the pixel, channel and SVG-size limits are
-checked on the header (before any pixel is decoded) in one place.
+Every decode in imaged starts with `load`, so the pixel, channel and SVG-size limits are
+checked on the header (before any pixel is decoded) in one place; plain JPEG pixels are then
+decoded by libjpeg-turbo (engine/jpegturbo.py), everything else by libvips.
 """
 
 from __future__ import annotations
@@ -36,23 +37,15 @@ def image_error(exc: pyvips.Error) -> ImageError:
     return ImageError(vips_message(exc))
 
 
-def load(
-    data: bytes,
-    fmt: str,
-    limits: Limits,
-    *,
-    access: str = "sequential",
-    fail: bool = True,
-    **options: Any,
-) -> pyvips.Image:
+def load(data: bytes, fmt: str, **options: Any) -> pyvips.Image:
     """First page/frame of `data` (detected as `fmt`), lazily: only the header is read here.
 
+    Sequential access, failing on the first decoder warning (formats.md, "Load options").
     `options` are loader options such as `shrink` (JPEG) or `scale` (WebP/SVG/PDF) for a
-    shrink-on-load reload; the limits are checked by the caller's first, full-size load.
+    shrink-on-load reload; the limits are checked on the first, full-size load
+    (`load_checked`).
     """
-    kwargs: dict[str, Any] = {"access": access}
-    if fail:
-        kwargs["fail_on"] = "warning"
+    kwargs: dict[str, Any] = {"access": "sequential", "fail_on": "warning"}
     if fmt in _MULTI_PAGE:
         kwargs.update(page=0, n=1)
     if fmt in ("svg", "pdf") and "scale" not in options:
@@ -84,11 +77,9 @@ def check_limits(image: pyvips.Image, fmt: str, limits: Limits) -> None:
         raise ImageError(f"Input SVG image exceeds {SVG_MAX_SIDE}x{SVG_MAX_SIDE} pixel limit")
 
 
-def load_checked(
-    data: bytes, fmt: str, limits: Limits, *, access: str = "sequential", fail: bool = True
-) -> pyvips.Image:
+def load_checked(data: bytes, fmt: str, limits: Limits) -> pyvips.Image:
     """`load` at full size plus the input limits: the first load of every operation."""
-    image = load(data, fmt, limits, access=access, fail=fail)
+    image = load(data, fmt)
     check_limits(image, fmt, limits)
     return image
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pyvips
 
-from imaged.engine import stats, thumbhash
+from imaged.engine import jpegturbo, stats, thumbhash
 from imaged.engine.colour import has_profile
 from imaged.engine.exif_fields import exif_object
 from imaged.engine.load import image_error, load, load_checked, orientation
@@ -131,7 +131,7 @@ def extract(
             warnings.append(EXIF_WARNING)
     try:
         if options.stats or options.thumbhash:
-            _pixel_fields(fields, image, data, input_format, options, limits)
+            _pixel_fields(fields, image, data, input_format, options)
     except pyvips.Error as exc:
         raise image_error(exc) from exc
     except (ValueError, ArithmeticError) as exc:
@@ -145,14 +145,14 @@ def _pixel_fields(
     data: bytes,
     input_format: str,
     options: MetadataOptions,
-    limits: Limits,
 ) -> None:
     """`stats` and `thumbhash` from one decode in memory, or one sequential decode per pass."""
     reread: stats.Reread | None = None
     if stats.decoded_bytes(image) <= DECODE_IN_MEMORY:
-        image = image.copy_memory()
+        decoded = jpegturbo.decode(data, input_format, image)
+        image = decoded if decoded is not image else image.copy_memory()
     else:
-        reread = functools.partial(load, data, input_format, limits)
+        reread = functools.partial(load, data, input_format)
     if options.stats:
         fields["stats"] = stats.compute(image, reread)
         if reread is not None:

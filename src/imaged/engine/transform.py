@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pyvips
 
-from imaged.engine import deadline, geometry
+from imaged.engine import deadline, geometry, jpegturbo
 from imaged.engine.colour import SIXTEEN_BIT_INTERPRETATIONS, import_to_srgb, to_srgb8
 from imaged.engine.encode import encode
 from imaged.engine.load import image_error, load, load_checked, orientation
@@ -55,17 +55,19 @@ def _pipeline(data: bytes, fmt: str, options: TransformOptions, limits: Limits) 
     else:
         target_width, target_height = options.width, options.height
     hs = vs = 1.0
-    if options.width is not None or options.height is not None:
+    resizing = options.width is not None or options.height is not None
+    if resizing:
         hs, vs = geometry.resolve_shrink(
             image.width, image.height, target_width, target_height, options.fit
         )
-        if not options.greyscale:
-            reloaded = _shrink_on_load(data, fmt, limits, min(hs, vs))
-            if reloaded is not None:
-                image = reloaded
-                hs, vs = geometry.resolve_shrink(
-                    image.width, image.height, target_width, target_height, options.fit
-                )
+    # Greyscale requests and plain re-encodes decode at full size (no shrink-on-load).
+    decoded = _decode(data, fmt, image, min(hs, vs) if resizing and not options.greyscale else 1)
+    if decoded is not image:
+        image = decoded
+        if resizing:
+            hs, vs = geometry.resolve_shrink(
+                image.width, image.height, target_width, target_height, options.fit
+            )
     image = drop_orientation(image)
     image = import_to_srgb(image)
     if options.greyscale:
@@ -95,14 +97,18 @@ def _pipeline(data: bytes, fmt: str, options: TransformOptions, limits: Limits) 
     return deadline.track(to_srgb8(image))
 
 
-def _shrink_on_load(data: bytes, fmt: str, limits: Limits, shrink: float) -> pyvips.Image | None:
-    """The decoder-side reduction of transform.md "Shrink-on-load" (None: not applicable)."""
+def _decode(data: bytes, fmt: str, image: pyvips.Image, shrink: float) -> pyvips.Image:
+    """`image` (the full-size first load) reduced by the decoder per transform.md
+    "Shrink-on-load" (`shrink` 1: none), with JPEG pixels from libjpeg-turbo where it
+    decodes them like libvips (engine/jpegturbo.py); `image` itself when nothing applies."""
     if fmt == "jpeg":
         factor = geometry.jpeg_shrink(shrink)
-        return load(data, fmt, limits, shrink=factor) if factor > 1 else None
+        if factor > 1:
+            image = load(data, fmt, shrink=factor)
+        return jpegturbo.decode(data, fmt, image, factor)
     if fmt in ("webp", "svg", "pdf") and shrink > 1:
-        return load(data, fmt, limits, scale=1 / shrink)
-    return None
+        return load(data, fmt, scale=1 / shrink)
+    return image
 
 
 def _materialise(image: pyvips.Image, state: _State) -> pyvips.Image:
