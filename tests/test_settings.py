@@ -10,7 +10,9 @@ import os
 import re
 import subprocess
 import sys
+import types
 import typing
+from typing import Any
 
 import pytest
 
@@ -73,6 +75,15 @@ def test_parse_bool(raw: str, expected: bool) -> None:
     assert parse_bool(raw) is expected
 
 
+def runtime_type(hint: Any) -> Any:
+    """What `isinstance` can check of a field's annotation: `tuple[bytes, ...] | None` →
+    `(tuple, NoneType)` (parameterised generics by their origin)."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return tuple(typing.get_origin(a) or a for a in args)
+    return typing.get_origin(hint) or hint
+
+
 def test_registry_is_consistent_with_settings() -> None:
     names = [s.name for s in REGISTRY]
     envs = [s.env for s in REGISTRY]
@@ -84,7 +95,7 @@ def test_registry_is_consistent_with_settings() -> None:
     defaults = Settings()
     for entry in REGISTRY:
         assert getattr(defaults, entry.name) == entry.default_value(), entry.name
-        assert isinstance(entry.default_value(), hints[entry.name]), entry.name
+        assert isinstance(entry.default_value(), runtime_type(hints[entry.name])), entry.name
         assert all(f.startswith("-") for f in entry.flags)
         assert entry.kind != "int" or entry.fatals, entry.name  # a number can be invalid
         assert entry.help and entry.rule and entry.default_text, entry.name
@@ -326,3 +337,41 @@ def test_markdown_command() -> None:
         [sys.executable, "-m", "imaged.settings"], capture_output=True, text=True, timeout=30
     )
     assert bad.returncode == 1 and "usage" in bad.stderr
+
+
+# --- access control (access.md) -----------------------------------------------------------
+
+
+def test_api_tokens_are_rfc_6750_b64tokens_of_16_to_256_characters() -> None:
+    tokens = BY_NAME["api_tokens"]
+    every_char = "AZaz09-._~+/" + "x" * 4 + "=="
+    accepted = ["a" * 16, "b" * 256, every_char, "abcdefghijklmnop=", " padded-token-0123 "]
+    assert tokens.read(",".join(accepted)) == tuple(t.strip() for t in accepted)
+    assert tokens.read("") is None and tokens.read(None) is None
+    for index, bad in enumerate(
+        ["a" * 15, "a" * 257, "=" * 16, "abcdefgh=ijklmnop", "tab\tinside-012345"]
+    ):
+        with pytest.raises(ConfigError) as info:
+            tokens.read(",".join([*accepted[:index], bad]))
+        assert (info.value.message, info.value.fields) == ("Invalid API token", {"index": index})
+
+
+def test_signing_keys_are_hex_of_32_bytes_or_more() -> None:
+    keys = BY_NAME["signing_keys"]
+    assert keys.read(f" {'AB' * 32} ,\t{'cd' * 40}") == (b"\xab" * 32, b"\xcd" * 40)
+    assert keys.read("") is None and keys.read(None) is None
+    for raw, index in [("ab" * 32 + ",", 1), ("," + "ab" * 32, 0), ("ab" * 31, 0), (" ", 0),
+                       ("ab" * 32 + ",,", 1), ("ab" * 64 + ",zz" + "ab" * 32, 1)]:  # fmt: skip
+        with pytest.raises(ConfigError) as info:
+            keys.read(raw)
+        assert (info.value.message, info.value.fields) == ("Invalid signing key", {"index": index})
+
+
+def test_access_settings_are_secrets() -> None:
+    keys, tokens = BY_NAME["signing_keys"], BY_NAME["api_tokens"]
+    assert keys.secret and tokens.secret and keys.empty_is_unset and tokens.empty_is_unset
+    settings = Settings(signing_keys=(b"\xab" * 32,), api_tokens=("secret-token-0123456",))
+    assert "abab" not in repr(settings) and "secret-token" not in repr(settings)
+    names = [s.name for s in VALIDATION_ORDER]
+    last_numbered = max(i for i, s in enumerate(VALIDATION_ORDER) if s.order is not None)
+    assert last_numbered < names.index("signing_keys") < names.index("api_tokens")

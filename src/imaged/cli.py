@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
+import importlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from imaged import __version__
@@ -29,12 +31,43 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+@dataclass(frozen=True)
+class Subcommand:
+    """`imaged <name> …`: `module` (imported only when the command runs) provides
+    `add_arguments(parser)` and `run(args, environ) -> int` (the exit status)."""
+
+    module: str
+    summary: str
+
+
+# Add a command here; its module never imports this one.
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "sign": Subcommand("imaged.sign_command", "print a signed URL path and query"),
+}
+
+
+def run_subcommand(name: str, argv: Sequence[str], environ: Mapping[str, str]) -> int:
+    """Parse the command's arguments (usage errors exit 1, like the server's) and run it."""
+    command = SUBCOMMANDS[name]
+    module = importlib.import_module(command.module)
+    parser = _Parser(prog=f"imaged {name}", description=command.summary, allow_abbrev=False)
+    module.add_arguments(parser)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        print(f"imaged {name}: error: {exc}\nTry 'imaged {name} --help'.", file=sys.stderr)
+        return 1
+    return int(module.run(args, environ))
+
+
 def build_parser() -> argparse.ArgumentParser:
+    commands = ", ".join(f"imaged {name} ({c.summary})" for name, c in SUBCOMMANDS.items())
     parser = _Parser(
         prog="imaged",
         description="HTTP image processing server on libvips.",
         epilog="Precedence: flag > environment variable > default. "
-        "Boolean flags take an optional value: false/0 turn them off, anything else on.",
+        "Boolean flags take an optional value: false/0 turn them off, anything else on. "
+        f"Commands: {commands}; each has its own --help.",
         allow_abbrev=False,
         add_help=False,
     )
@@ -114,6 +147,8 @@ def resolve(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in SUBCOMMANDS:
+        return run_subcommand(args[0], args[1:], os.environ)
     try:
         settings = resolve(args, os.environ)
     except UsageError as exc:

@@ -62,6 +62,15 @@ class ServerBusy(ImagedError):
         self.retry_after = retry_after
 
 
+class AccessDenied(ImagedError):
+    """401/403 of access control (access.md): never cached, plus `headers` (the 401 names
+    its authentication scheme)."""
+
+    def __init__(self, message: str, status: int, headers: dict[str, str] | None = None):
+        super().__init__(message, status)
+        self.headers = {"Cache-Control": "no-store", **(headers or {})}
+
+
 class StrictMetadataError(ImagedError):
     """Strict-mode /metadata failure: the body is a JSON document, not plain text."""
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 from imaged.errors import ConfigError
 from imaged.fetch.hosts import compile_allowed_hosts
+from imaged.signing import INVALID_KEY, parse_key
 
 V = TypeVar("V")
 D = TypeVar("D")
@@ -324,6 +325,35 @@ def _check_pipeline_credentials(enabled: bool, resolved: Resolved) -> None:
         raise ConfigError(_PIPELINE_CREDENTIALS)
 
 
+def _signing_keys(raw: str) -> tuple[bytes, ...]:
+    """Comma-separated hex keys (surrounding whitespace ignored); a bad item is reported by
+    its 0-based position (`index=`), never by its value: it is a secret."""
+    keys = []
+    for index, item in enumerate(raw.split(",")):
+        try:
+            keys.append(parse_key(item.strip(_WHITESPACE)))
+        except ValueError:
+            raise ConfigError(INVALID_KEY, index=index) from None
+    return tuple(keys)
+
+
+_INVALID_TOKEN = "Invalid API token"
+# RFC 6750 `b64token`, 16–256 characters.
+_TOKEN = re.compile(r"(?=.{16,256}\Z)[A-Za-z0-9._~+/-]+=*", re.DOTALL)
+
+
+def _api_tokens(raw: str) -> tuple[str, ...]:
+    """Comma-separated bearer tokens; a bad item is reported by position (`index=`), never
+    by value. Surrounding whitespace of an item is ignored, as for signing keys."""
+    tokens = []
+    for index, item in enumerate(raw.split(",")):
+        token = item.strip(_WHITESPACE)
+        if not _TOKEN.fullmatch(token):
+            raise ConfigError(_INVALID_TOKEN, index=index)
+        tokens.append(token)
+    return tuple(tokens)
+
+
 def _logical_cpus() -> int:
     return os.cpu_count() or 1
 
@@ -486,6 +516,24 @@ class Settings:
         ("--shutdown-timeout",), "SHUTDOWN_TIMEOUT", "<seconds>",
         "on SIGTERM/SIGINT, wait this long for in-flight requests, then force exit 1",
         "Invalid shutdown timeout", default=10, maximum=3600, extension=True,
+    )
+    # Access control (access.md): secrets, validated after every other check.
+    signing_keys: tuple[bytes, ...] | None = setting(
+        ("--signing-keys",), "SIGNING_KEYS", "<keys>",
+        "require signed URLs on GET/HEAD /transform and /metadata; several keys verify "
+        "(rotation), `imaged sign` uses the first", parse=_signing_keys, default=None,
+        rule="comma-separated hex keys of at least 32 bytes (64 hex digits); empty = none",
+        example="00" * 32 + "," + "ff" * 32, fatals=(Fatal(INVALID_KEY, field="index"),),
+        secret=True, empty_is_unset=True, extension=True,
+    )
+    api_tokens: tuple[str, ...] | None = setting(
+        ("--api-tokens",), "API_TOKENS", "<tokens>",
+        "require `Authorization: Bearer <token>` with one of these on every PUT route",
+        parse=_api_tokens, default=None,
+        rule="comma-separated tokens of 16–256 characters `A-Z a-z 0-9 - . _ ~ + /`, then "
+        "optional `=` (RFC 6750 b64token); empty = none", example="example-token-0123456789",
+        fatals=(Fatal(_INVALID_TOKEN, field="index", check="API tokens"),), secret=True,
+        empty_is_unset=True, extension=True,
     )
     # fmt: on
 

@@ -93,6 +93,12 @@ CONTROL: tuple[Param, ...] = (
     Param("url", TEXT, "source image URL (GET routes)", ALL_ROUTES, option=False,
           get_only=True),
     Param("strict", BOOLEAN, "turn every warning into a 400", ALL_ROUTES, option=False),
+    # Signed URLs (access.md): checked by server/access.py before any parsing, and known
+    # whether or not signing is configured, so clients can sign before it is enforced.
+    Param("expires", TEXT, "signed URLs: Unix time after which the URL is refused",
+          ALL_ROUTES, option=False),
+    Param("sig", TEXT, "signed URLs: base64url HMAC-SHA256 of the path and query before it "
+          "(the last parameter)", ALL_ROUTES, option=False),
 )  # fmt: skip
 
 PARAMS: tuple[Param, ...] = TRANSFORM + METADATA + CONTROL

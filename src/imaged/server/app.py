@@ -10,6 +10,7 @@ from imaged.engine.formats import Codecs
 from imaged.engine.options import Limits
 from imaged.log import Logger
 from imaged.server import handlers
+from imaged.server.access import access_middleware, refused
 from imaged.server.body import check_content_type, check_declared_length
 from imaged.server.errors import error_middleware, status_text, text_response
 from imaged.server.requestlog import request_log_middleware
@@ -30,7 +31,9 @@ async def upload_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 async def expect_continue(request: web.Request) -> web.StreamResponse | None:
     """`Expect: 100-continue`: no `100 Continue` for a body over the limit (the middleware
-    then answers 413 at once), so the client never sends it."""
+    then answers 413 at once), nor for a request access control refuses (401 at once)."""
+    if refused(request):
+        return None
     limit = request.app[STATE].settings.body_limit
     if request.content_length is not None and request.content_length > limit:
         return None
@@ -66,7 +69,12 @@ def build_state(settings: Settings, logger: Logger, codecs: Codecs | None = None
 
 def create_app(state: State) -> web.Application:
     app = web.Application(
-        middlewares=[request_log_middleware, error_middleware, upload_middleware],
+        middlewares=[
+            request_log_middleware,
+            error_middleware,
+            access_middleware,
+            upload_middleware,
+        ],
         client_max_size=state.settings.body_limit,
     )
     app[STATE] = state

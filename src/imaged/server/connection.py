@@ -10,6 +10,8 @@ errors and graceful draining that aiohttp does not provide (http-api.md, Server 
   lingering drain.
 * Draining (graceful shutdown): idle connections are closed at once; a connection with a
   request in flight keeps receiving its body and closes after its response.
+* A request refused without reading its body (`CLOSE_UNREAD`, e.g. a 401 upload) closes
+  the connection after its response instead of aiohttp's lingering drain of the body.
 
 What aiohttp does not expose publicly (is a request in flight, which requests were just
 parsed) comes from `server/aiohttp_internals.py`, the one module that reads its internals;
@@ -30,6 +32,7 @@ from imaged.log import Logger
 from imaged.server import aiohttp_internals as internals
 from imaged.server.body import INCOMPLETE, INCOMPLETE_CHUNKED
 from imaged.server.errors import internal_error, status_text, text_response
+from imaged.server.state import CLOSE_UNREAD
 
 _REQUEST_TIMEOUT = b"request timeout: the request head was not received in time"
 REQUEST_TIMEOUT_RESPONSE = (
@@ -165,6 +168,8 @@ class Connection(web.RequestHandler):
         if closing and isinstance(resp, web.StreamResponse) and not resp.prepared:
             resp.force_close()
         result = await super().finish_response(request, resp, start_time)
+        if request.get(CLOSE_UNREAD) and not request.content.is_eof():
+            self.force_close()  # the response is flushed first; the body is never drained
         self._wait_start = self.event_loop.time()
         return result
 

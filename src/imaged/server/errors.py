@@ -14,7 +14,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestPayloadError
 
-from imaged.errors import ImagedError, ServerBusy, StrictMetadataError
+from imaged.errors import AccessDenied, ImagedError, ServerBusy, StrictMetadataError
 from imaged.log import Logger
 from imaged.server.body import MALFORMED_BODY, too_large
 from imaged.server.state import STATE
@@ -66,6 +66,8 @@ def error_response(exc: ImagedError) -> web.Response:
     response = text_response(exc.status, exc.message)
     if isinstance(exc, ServerBusy):
         response.headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, AccessDenied):
+        response.headers.update(exc.headers)
     if exc.status in (408, 413):
         response.force_close()  # the rest of the body is not read
     return response

@@ -148,6 +148,11 @@ def log_startup(
     logger.info("encoders", value=encoders)
     if settings.enable_pipeline:
         logger.info("pipeline enabled", maxTasks=settings.max_pipeline_tasks)
+    # Access control: how many secrets, never which (`signing keys=2`, `api tokens=1`).
+    if settings.signing_keys:
+        logger.info("signing", keys=len(settings.signing_keys))
+    if settings.api_tokens:
+        logger.info("api", tokens=len(settings.api_tokens))
 
 
 _exiting = threading.Lock()

@@ -27,6 +27,9 @@ class State:
 
 STATE = web.AppKey("state", State)
 STARTED = web.RequestKey("started", float)  # time.monotonic() when the request arrived
+# Set by a handler that refused a request without reading its body: the connection closes
+# right after the response instead of draining the body (server/connection.py).
+CLOSE_UNREAD = web.RequestKey("close_unread", bool)
 
 
 def get_state(request: web.Request) -> State:
