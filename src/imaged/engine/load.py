@@ -16,6 +16,7 @@ from imaged.engine.options import Limits
 from imaged.errors import ImageError
 
 MAX_BANDS = 5
+PIXEL_LIMIT_EXCEEDED = "Input image exceeds pixel limit"
 SVG_MAX_SIDE = 32767
 _MULTI_PAGE = {"gif", "webp", "tiff", "pdf"}
 
@@ -75,7 +76,7 @@ def load(
 def check_limits(image: pyvips.Image, fmt: str, limits: Limits) -> None:
     """Pixel limit, side limit (an extension), band limit, SVG render-size cap (formats.md)."""
     if image.width * image.height > limits.pixel_limit:
-        raise ImageError("Input image exceeds pixel limit")
+        raise ImageError(PIXEL_LIMIT_EXCEEDED)
     if max(image.width, image.height) > limits.side_limit:
         raise ImageError(f"Input image width or height exceeds {limits.side_limit} pixels")
     if image.bands > MAX_BANDS:
