@@ -307,14 +307,22 @@ def webp_bytes(
 ) -> bytes:
     """An animated WebP: VP8X (canvas size), ANIM (loop count), one ANMF per frame."""
     flags = 0x02 | (0x10 if alpha else 0)
-    body = chunk(b"VP8X", bytes([flags, 0, 0, 0]) + _u24(width - 1) + _u24(height - 1))
-    body += chunk(b"ANIM", b"\x00\x00\x00\x00" + struct.pack("<H", loop))
+    parts = [chunk(b"VP8X", bytes([flags, 0, 0, 0]) + _u24(width - 1) + _u24(height - 1))]
+    parts.append(chunk(b"ANIM", b"\x00\x00\x00\x00" + struct.pack("<H", loop)))
     for frame in frames:
         bits = (0 if frame.blend else 0x02) | (0x01 if frame.dispose else 0)
         header = _u24(frame.left // 2) + _u24(frame.top // 2)
         header += _u24(frame.width - 1) + _u24(frame.height - 1) + _u24(frame.duration)
-        body += chunk(b"ANMF", header + bytes([bits]) + frame.bitstream)
+        parts.append(chunk(b"ANMF", header + bytes([bits]) + frame.bitstream))
+    body = b"".join(parts)
     return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body
+
+
+def tiny_webp(frames: int) -> bytes:
+    """A 1×1 animated WebP of `frames` lossless frames, black and white in turn."""
+    pixels = [pyvips.Image.black(1, 1).new_from_image([v] * 3).cast("uchar") for v in (0, 255)]
+    bits = [frame_bitstream(p.copy(interpretation="srgb"), lossless=True) for p in pixels]
+    return webp_bytes(1, 1, [WebpFrame(bits[i % 2], 1, 1) for i in range(frames)], alpha=False)
 
 
 # --- structure of GIF and WebP files (for splicing and for the corruption battery) -----------

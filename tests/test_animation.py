@@ -57,7 +57,9 @@ def test_single_frames_and_still_formats_have_no_strip() -> None:
 
 def test_frame_limit_before_decoding() -> None:
     data = tiny_gif(1001)
-    with pytest.raises(ImageError, match=r"^image: Input image has too many frames \(1001 > 1000\)$"):
+    with pytest.raises(
+        ImageError, match=r"^image: Input image has too many frames \(1001 > 1000\)$"
+    ):
         animation.load_strip(data, "gif", Limits(), first_frame(data, "gif"))
     strip = animation.load_strip(data, "gif", Limits(max_frames=1001), first_frame(data, "gif"))
     assert strip is not None and strip.frames == 1001

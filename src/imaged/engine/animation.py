@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import pyvips
 
-from imaged.engine.load import PIXEL_LIMIT_EXCEEDED, load
+from imaged.engine.load import PIXEL_LIMIT_EXCEEDED, load, too_many_frames
 from imaged.engine.options import Limits, ParamWarning
 from imaged.errors import ImageError
 
@@ -63,10 +63,6 @@ def frame_height(image: pyvips.Image) -> int:
         if 0 < page_height < image.height and image.height % page_height == 0:
             return page_height
     return int(image.height)
-
-
-def too_many_frames(frames: int, limit: int) -> ImageError:
-    return ImageError(f"Input image has too many frames ({frames} > {limit})")
 
 
 @dataclass(frozen=True)

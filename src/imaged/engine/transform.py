@@ -16,7 +16,7 @@ import pyvips
 from imaged.engine import animation, deadline, geometry
 from imaged.engine.colour import SIXTEEN_BIT_INTERPRETATIONS, import_to_srgb, to_srgb8
 from imaged.engine.encode import encode
-from imaged.engine.load import image_error, load, load_checked, orientation
+from imaged.engine.load import check_webp_frames, image_error, load, load_checked, orientation
 from imaged.engine.options import (
     BOX_BLUR,
     Limits,
@@ -121,6 +121,8 @@ def _animated(data: bytes, fmt: str, options: TransformOptions, limits: Limits) 
     """`animated=true`: every frame of a multi-frame input when the output format can hold
     an animation; otherwise the still-image transform (first frame), with a warning when
     frames were dropped."""
+    if options.format in animation.ANIMATED_OUTPUTS:  # before libvips reads the frames
+        check_webp_frames(data, fmt, limits.max_frames)
     first = load_checked(data, fmt, limits)
     strip = None
     if options.format in animation.ANIMATED_OUTPUTS:
