@@ -10,11 +10,11 @@ import pytest
 import pyvips
 
 from imaged.engine import animation, vips
-from imaged.engine.load import load
+from imaged.engine.load import WEBP_FRAME_CEILING, check_webp_frames, load, load_checked
 from imaged.engine.options import Limits, ParamWarning, TransformOptions
 from imaged.engine.transform import transform
 from imaged.errors import ImageError
-from tests.animations import encode_animation, info, moving_square, tiny_gif
+from tests.animations import encode_animation, info, moving_square, tiny_gif, tiny_webp
 
 GIF = encode_animation(moving_square(4, 30, 20), ".gif", [10, 20, 30, 40], 3)
 
@@ -150,3 +150,15 @@ def test_encoded_frames_counts_what_the_encoder_wrote() -> None:
         data = encode_animation(same, suffix, [100] * 3, 0)
         assert animation.encoded_frames(data, fmt, Limits()) == 1
     assert animation.encoded_frames(GIF, "gif", Limits()) == 4
+
+
+def test_webp_frames_are_limited_before_libvips_reads_them() -> None:
+    data = tiny_webp(12)
+    check_webp_frames(data, "webp", 12)
+    with pytest.raises(ImageError, match=r"^image: Input image has too many frames \(12 > 11\)$"):
+        check_webp_frames(data, "webp", 11)
+    check_webp_frames(tiny_gif(12), "gif", 11)  # GIF headers are read in linear time
+    big = tiny_webp(WEBP_FRAME_CEILING + 1)
+    with pytest.raises(ImageError, match=r"frames \(10001 > 10000\)"):
+        load_checked(big, "webp", Limits())
+    assert load_checked(big, "webp", Limits(max_frames=20_000)).width == 1
