@@ -10,6 +10,7 @@ the still as GIF (both quantised to a palette).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -405,6 +406,7 @@ def test_dimension_limit_applies_to_one_frame(start_server: Callable[..., Server
 MIB = 1024 * 1024
 
 
+@functools.cache
 def two_hundred_frames() -> bytes:
     """200 frames of 1000×1000: a gradient, then a square at a new place in every frame."""
     side = 1000
@@ -430,6 +432,15 @@ def test_memory_grows_with_the_output_not_with_frames_times_input() -> None:
         peak = proc_status(server.proc.pid, "VmHWM")
         assert size(r) == (200, 200) and r.headers["x-image-frames"] == "200"
         assert peak - before <= 150 * MIB, f"+{(peak - before) / MIB:.0f} MiB"
+
+
+def test_a_long_animation_is_stopped_at_the_time_limit() -> None:
+    """Every frame's pipeline stays reachable by the kill while it renders."""
+    args = ["--concurrency", "1", "--pixel-limit", "300000000", "--operation-timeout", "1"]
+    with ServerProcess(args) as server, server.client() as client:
+        r = put(client, "format=gif&width=500&animated=true", two_hundred_frames())
+        assert (r.status_code, r.text) == (400, "image: processing time limit of 1 s exceeded")
+        assert ok(client, "format=gif&animated=true", SOURCES["gif"]).status_code == 200
 
 
 # --- pipeline -------------------------------------------------------------------------------

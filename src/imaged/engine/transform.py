@@ -153,8 +153,10 @@ def _frames_pipeline(
     goes through as one image. Otherwise each frame is rendered into memory at its output
     size, first to last (so the sequential strip is read in order): a lazy pipeline per frame
     joined into one would keep every frame's buffers alive until the save ends (≈ 3.5 MB per
-    1000-px frame), so memory would grow with frames × input size. A smart crop picks its
-    window on the first frame, and every later frame is cut at that same window.
+    1000-px frame), so memory would grow with frames × input size; and a frame's stages are
+    tracked for the time limit only while it renders (`deadline.scope`). The frames held
+    are output-sized, so all of them together must fit the pixel limit. A smart crop picks
+    its window on the first frame, and every later frame is cut at that same window.
     """
     if options.width is None and options.height is None and options.blur is None:
         return animation.join(
@@ -169,13 +171,16 @@ def _frames_pipeline(
             strip.width, strip.frame_height, options.width, options.height, options.fit
         )
     first = _State()
-    frame = _process(strip.frame(0), options, hs, vs, 0, first)
-    animation.check_output(frame, strip.frames, limits)
-    frames = [frame.copy_memory()]
-    for index in range(1, strip.frames):
-        state = _State(smart_window=first.smart_window)
-        frames.append(_process(strip.frame(index), options, hs, vs, 0, state).copy_memory())
-    return animation.join(frames, strip, options.format, frame.height)
+    frames: list[pyvips.Image] = []
+    for index in range(strip.frames):
+        state = first if index == 0 else _State(smart_window=first.smart_window)
+        with deadline.scope():
+            frame = _process(strip.frame(index), options, hs, vs, 0, state)
+            if index == 0:
+                animation.check_output(frame, strip.frames, limits)
+            frames.append(frame.copy_memory())
+    # Tracked, so the time limit also stops the save, which reads the frames from memory.
+    return deadline.track(animation.join(frames, strip, options.format, frames[0].height))
 
 
 def _shrink_on_load(data: bytes, fmt: str, limits: Limits, shrink: float) -> pyvips.Image | None:
