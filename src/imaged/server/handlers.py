@@ -89,13 +89,18 @@ async def _transform_response(
     request: web.Request, state: State, data: bytes, parsed: ParsedTransform, strict: bool
 ) -> web.Response:
     result: TransformResult = await state.engine.transform(data, parsed.options)
+    if strict and result.warnings:  # what only the image could tell (animation.md)
+        raise BadRequest(strict_text(list(result.warnings)))
     headers = {
         "X-Image-Width": str(result.width),
         "X-Image-Height": str(result.height),
-        "X-Response-Time-Ms": _response_time(request),
     }
-    if parsed.warnings and not strict:
-        headers["X-Imaged-Warnings"] = warnings_header(parsed.warnings)
+    if result.frames > 1:
+        headers["X-Image-Frames"] = str(result.frames)
+    headers["X-Response-Time-Ms"] = _response_time(request)
+    warnings = [*parsed.warnings, *result.warnings]
+    if warnings and not strict:
+        headers["X-Imaged-Warnings"] = warnings_header(warnings)
     if parsed.negotiated:
         headers["Vary"] = "Accept"
     return web.Response(body=result.data, content_type=MIME_TYPES[result.format], headers=headers)
