@@ -227,3 +227,17 @@ def test_rounds_are_pooled() -> None:
     assert pooled.rps == pytest.approx(40 / (2.0 + 3.0))
     assert pooled.cpu_ms == pytest.approx((10 * 80 + 30 * 60) / 40)
     assert (pooled.p50_ms, pooled.p99_ms, pooled.peak_rss_mb) == (95, 200, 120)
+
+
+def test_blurhash_cost_script_runs() -> None:
+    """`bench/blurhash.py` (the BlurHash cost on the 8 MP image) runs end to end; what it
+    measures is reported, never asserted on."""
+    run = subprocess.run(
+        [sys.executable, "bench/blurhash.py", "--pairs", "2", "--repeat", "3"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["encoder_alone_ms"] > 0
+    for view in ("engine", "http"):
+        assert set(result[view]) == {"thumbhash_ms", "thumbhash_blurhash_ms", "added_ms"}

@@ -31,7 +31,7 @@ TRANSFORMS = [
     "/transform?greyscale=1&format=gif&width=32&position=entropy&height=32",
     "/transform?format=tiff&width=20&fit=fill&height=70",
 ]
-METADATA = "/metadata?exif=1&stats=1&thumbhash=1"
+METADATA = "/metadata?exif=1&stats=1&thumbhash=1&blurhash=1"
 
 
 # --- generic mutations -------------------------------------------------------------------

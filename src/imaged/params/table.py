@@ -83,6 +83,7 @@ METADATA: tuple[Param, ...] = (
     _metadata_flag("exif", "include the EXIF fields"),
     _metadata_flag("stats", "include pixel statistics"),
     _metadata_flag("thumbhash", "include the ThumbHash placeholder"),
+    _metadata_flag("blurhash", "include the BlurHash placeholder (4×3 components)"),
 )
 
 # Metadata flags have no bounds or format dependence.
