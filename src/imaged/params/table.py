@@ -55,7 +55,7 @@ def _metadata_flag(name: str, description: str) -> Param:
 
 
 TRANSFORM: tuple[Param, ...] = (
-    Param("format", FORMAT, "output format; a comma list is negotiated against Accept",
+    Param("format", FORMAT, "output format (query: a comma list is negotiated against Accept)",
           _TRANSFORM, default=_T.format, choices=FORMATS),
     Param("width", INTEGER, "output width in pixels (never enlarges)", _TRANSFORM,
           minimum=1, maximum=DIMENSION_LIMIT),
@@ -92,7 +92,7 @@ METADATA_CONTEXT = Context(dimension_limit=0)
 # Read by the HTTP layer on every route; known everywhere, never warned.
 CONTROL: tuple[Param, ...] = (
     Param("url", TEXT, "source image URL (GET routes)", ALL_ROUTES, option=False,
-          get_only=True),
+          get_only=True, required=True, example="https://example.com/photo.jpg"),
     Param("strict", BOOLEAN, "turn every warning into a 400", ALL_ROUTES, option=False),
 )  # fmt: skip
 
