@@ -293,3 +293,17 @@ def test_animated_workload_measures_a_real_server(tmp_path: Path) -> None:
     assert row["cpu_ms"] > 0 and row["peak_rss_mb"] >= row["idle_rss_mb"] > 20
     text = report.animation_table([{**row, "bound_mb": 150, "met": True}])
     assert "| A1 | 10-frame GIF → 200 WebP | 2 |" in text and "(≤ 150: yes)" in text
+
+
+def test_blurhash_cost_script_runs() -> None:
+    """`bench/blurhash.py` (the BlurHash cost on the 8 MP image) runs end to end; what it
+    measures is reported, never asserted on."""
+    run = subprocess.run(
+        [sys.executable, "bench/blurhash.py", "--pairs", "2", "--repeat", "3"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["encoder_alone_ms"] > 0
+    for view in ("engine", "http"):
+        assert set(result[view]) == {"thumbhash_ms", "thumbhash_blurhash_ms", "added_ms"}
