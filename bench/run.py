@@ -19,7 +19,7 @@ if __package__ in (None, ""):
 
 import pyvips
 
-from bench import loadgen, memory, report
+from bench import loadgen, memory, overhead, report
 from bench.measure import (
     Probe,
     Row,
@@ -40,7 +40,7 @@ from bench.servers import (
 from bench.workloads import BY_KEY, ROOT, Workload, select
 
 PEERS = ("imaged", "pyvips", "thumbor")
-SECTIONS = ("matrix", "memory", "scaling")
+SECTIONS = ("matrix", "memory", "scaling", "metrics")
 
 
 def _csv(text: str) -> list[str]:
@@ -76,6 +76,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--drift-requests", default="200,2000", help="first,total")
     p.add_argument("--scaling-workload", default="W1")
     p.add_argument("--scaling-levels", default="1,2,4", help="--concurrency values")
+    p.add_argument(
+        "--overhead-rounds",
+        type=int,
+        default=None,
+        help="metrics section: alternating rounds of each server (default 6; 1 with --quick)",
+    )
     p.add_argument("--loadgen", default="auto", choices=("auto", "wrk", "python"))
     p.add_argument("--out", default=str(ROOT / "bench" / "results"))
     p.add_argument("--no-install", action="store_true", help="never create the thumbor venv")
@@ -88,6 +94,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.scaling_levels = "1,2"
     if args.rounds is None:
         args.rounds = 1 if args.quick else 2
+    if args.overhead_rounds is None:
+        args.overhead_rounds = 1 if args.quick else 6
     return args
 
 
@@ -202,6 +210,20 @@ def run_scaling(args: argparse.Namespace, tool: str, allocator: str) -> list[dic
     return rows
 
 
+def run_overhead(args: argparse.Namespace, tool: str, allocator: str) -> dict[str, Any]:
+    """CPU per request with and without --metrics-listen (bench/overhead.py)."""
+    with memory.temp_dir() as tmp:
+        return overhead.run(
+            tool,
+            allocator,
+            args.server_concurrency,
+            Path(tmp),
+            duration=max(args.duration, 1.0),
+            rounds=max(1, args.overhead_rounds),
+            progress=progress,
+        )
+
+
 def write(results: dict[str, Any], out_dir: Path, stamp: str) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     text = report.markdown(results)
@@ -266,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     if "scaling" in sections:
         results["scaling_workload"] = args.scaling_workload.upper()
         results["scaling"] = run_scaling(args, tool, allocator)
+    if "metrics" in sections:
+        progress("metrics overhead: with and without --metrics-listen")
+        results["metrics_overhead"] = run_overhead(args, tool, allocator)
     results["meta"]["loadavg_after"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
     path = write(results, out_dir, stamp)
     print(report.markdown(results))

@@ -227,3 +227,41 @@ def test_rounds_are_pooled() -> None:
     assert pooled.rps == pytest.approx(40 / (2.0 + 3.0))
     assert pooled.cpu_ms == pytest.approx((10 * 80 + 30 * 60) / 40)
     assert (pooled.p50_ms, pooled.p99_ms, pooled.peak_rss_mb) == (95, 200, 120)
+
+
+def test_metrics_overhead_section_against_the_real_servers(tmp_path: Path) -> None:
+    """bench/overhead.py: both servers measured in the same windows, the scrape cost charged
+    per request, the in-process recording cost, and its table."""
+    from bench import overhead
+
+    lines: list[str] = []
+    out = overhead.run(
+        "python", "glibc", 1, tmp_path, connections=1, duration=1.0, rounds=2,
+        progress=lines.append,
+    )  # fmt: skip
+    assert [c["case"] for c in out["cases"]] == ["W2", "M0"]
+    for case in out["cases"]:
+        assert case["errors"] == 0
+        assert case["requests_without"] > 0 and case["requests_with"] > 0
+        assert case["cpu_ms_without"] > 0 and case["cpu_ms_with"] > 0
+        assert case["scrape_cpu_ms"] > 0
+        assert case["difference"] == pytest.approx(
+            case["recording_difference"] + case["scrape_ms_per_request"] / case["cpu_ms_without"]
+        )
+    assert 0 < out["recording_us"] < 1000  # microseconds, not milliseconds
+    assert sum("round" in line for line in lines) == 4
+    text = report.markdown({"meta": _META, "metrics_overhead": out})
+    assert "## Cost of metrics: CPU per request with and without --metrics-listen" in text
+    assert "| M0: tiny PUT /metadata" in text
+
+
+_META = {
+    "started": "now",
+    "cpus": 2,
+    "loadavg_before": "0",
+    "server_concurrency": 1,
+    "allocator": "glibc",
+    "vips": "8",
+    "loadgen": "python",
+    "duration": 1.0,
+}
