@@ -2,10 +2,10 @@
 
 Two imaged processes run side by side, identical but for `--metrics-listen` (the other one
 records nothing at all). For each case — W2 and a tiny `PUT /metadata` (a 64×48 PNG, no
-flags: almost nothing but HTTP, where a per-request cost shows most) — both servers are
-driven at the same time, each by its own load generator, for `rounds` windows: whatever
-else the shared machine does then hits both alike. The server CPU time per request is
-pooled per variant over the rounds.
+flags: almost nothing but HTTP, where a per-request cost shows most) — each of `rounds`
+rounds starts a fresh pair (in alternating order) and drives both servers at the same time,
+each by its own load generator: whatever else the shared machine does then hits both alike.
+The server CPU time per request is pooled per variant over the rounds.
 
 Scraping costs CPU per scrape, not per request; it is measured on its own (CPU of a burst
 of scrapes) and charged to each request at Prometheus' default interval of 15 s and the
@@ -117,6 +117,22 @@ def recording_us(repeat: int = 20000) -> float:
     return (time.process_time() - started) / repeat * 1e6
 
 
+def _pair(
+    server_concurrency: int, allocator: str, metrics_first: bool
+) -> tuple[Imaged, Imaged, str]:
+    """A fresh (plain, metered, metrics URL) pair, started in the given order: a process's
+    own luck (memory layout, which core it lands on) then cancels out over the rounds."""
+    port = free_port()
+    metered_args = ["--metrics-listen", f"127.0.0.1:{port}"]
+    if metrics_first:
+        metered = Imaged(server_concurrency, allocator, metered_args)
+        plain = Imaged(server_concurrency, allocator)
+    else:
+        plain = Imaged(server_concurrency, allocator)
+        metered = Imaged(server_concurrency, allocator, metered_args)
+    return plain, metered, f"http://127.0.0.1:{port}/metrics"
+
+
 def run(
     tool: str,
     allocator: str,
@@ -125,62 +141,59 @@ def run(
     *,
     connections: int = 2,
     duration: float = 3.0,
-    rounds: int = 6,
+    rounds: int = 8,
     progress: Any = print,
 ) -> dict[str, Any]:
-    port = free_port()
-    metrics_url = f"http://127.0.0.1:{port}/metrics"
     results: list[dict[str, Any]] = []
-    with (
-        Imaged(server_concurrency, allocator) as plain,
-        Imaged(server_concurrency, allocator, ["--metrics-listen", f"127.0.0.1:{port}"]) as metered,
-    ):
-        servers = {"without": plain, "with": metered}
-        for case in cases(directory):
-            _paired_window(servers, case, tool, connections, 1.0)  # warm-up, not measured
-            totals = {name: Totals() for name in servers}
-            per_round: list[float] = []
-            for index in range(rounds):
+    for case in cases(directory):
+        totals = {"without": Totals(), "with": Totals()}
+        per_round: list[float] = []
+        per_scrape: list[float] = []
+        for index in range(rounds):
+            plain, metered, metrics_url = _pair(server_concurrency, allocator, index % 2 == 1)
+            with plain, metered:
+                servers = {"without": plain, "with": metered}
+                _paired_window(servers, case, tool, connections, 1.0)  # warm-up
                 window = _paired_window(servers, case, tool, connections, duration)
-                for name, found in window.items():
-                    total = totals[name]
-                    total.requests += found.requests
-                    total.cpu += found.cpu
-                    total.seconds += found.seconds
-                    total.errors += found.errors
-                per_round.append(window["with"].cpu_ms / window["without"].cpu_ms - 1)
-                progress(
-                    f"  {case.key} round {index + 1}: without {window['without'].cpu_ms:.3f} "
-                    f"ms/req, with {window['with'].cpu_ms:.3f} ms/req "
-                    f"({per_round[-1] * 100:+.2f} %)"
-                )
-            without, with_metrics = totals["without"], totals["with"]
-            recording = with_metrics.cpu_ms / without.cpu_ms - 1
-            per_scrape = scrape_cost(metered, metrics_url)
-            # One scrape every 15 s shared by every request of those 15 s.
-            scraping_ms = per_scrape / (with_metrics.rps * SCRAPE_INTERVAL)
-            difference = recording + scraping_ms / without.cpu_ms
-            results.append(
-                {
-                    "case": case.key,
-                    "title": case.title,
-                    "cpu_ms_without": without.cpu_ms,
-                    "cpu_ms_with": with_metrics.cpu_ms,
-                    "recording_difference": recording,
-                    "median_round_difference": statistics.median(per_round),
-                    "scrape_cpu_ms": per_scrape,
-                    "scrape_ms_per_request": scraping_ms,
-                    "difference": difference,
-                    "requests_without": without.requests,
-                    "requests_with": with_metrics.requests,
-                    "errors": without.errors + with_metrics.errors,
-                    "met": difference < TARGET,
-                }
-            )
+                per_scrape.append(scrape_cost(metered, metrics_url, 50))
+            for name, found in window.items():
+                total = totals[name]
+                total.requests += found.requests
+                total.cpu += found.cpu
+                total.seconds += found.seconds
+                total.errors += found.errors
+            per_round.append(window["with"].cpu_ms / window["without"].cpu_ms - 1)
             progress(
-                f"  {case.key}: {recording * 100:+.2f} % recording, scrape {per_scrape:.2f} ms "
-                f"→ {difference * 100:+.2f} % with a scrape every {SCRAPE_INTERVAL:g} s"
+                f"  {case.key} round {index + 1}: without {window['without'].cpu_ms:.3f} "
+                f"ms/req, with {window['with'].cpu_ms:.3f} ms/req ({per_round[-1] * 100:+.2f} %)"
             )
+        without, with_metrics = totals["without"], totals["with"]
+        recording = with_metrics.cpu_ms / without.cpu_ms - 1
+        scrape_ms = statistics.median(per_scrape)
+        # One scrape every 15 s shared by every request of those 15 s.
+        scraping_ms = scrape_ms / (with_metrics.rps * SCRAPE_INTERVAL)
+        difference = recording + scraping_ms / without.cpu_ms
+        results.append(
+            {
+                "case": case.key,
+                "title": case.title,
+                "cpu_ms_without": without.cpu_ms,
+                "cpu_ms_with": with_metrics.cpu_ms,
+                "recording_difference": recording,
+                "median_round_difference": statistics.median(per_round),
+                "scrape_cpu_ms": scrape_ms,
+                "scrape_ms_per_request": scraping_ms,
+                "difference": difference,
+                "requests_without": without.requests,
+                "requests_with": with_metrics.requests,
+                "errors": without.errors + with_metrics.errors,
+                "met": difference < TARGET,
+            }
+        )
+        progress(
+            f"  {case.key}: {recording * 100:+.2f} % recording, scrape {scrape_ms:.2f} ms "
+            f"→ {difference * 100:+.2f} % with a scrape every {SCRAPE_INTERVAL:g} s"
+        )
     return {
         "rounds": rounds,
         "duration": duration,

@@ -229,8 +229,9 @@ def markdown(results: dict[str, Any]) -> str:
         section = results["metrics_overhead"]
         parts += ["", "## Cost of metrics: CPU per request with and without --metrics-listen", ""]
         parts += [
-            f"Both servers under the same load at the same time, {section['rounds']} windows "
-            f"of {section['duration']} s at {section['connections']} connections each; "
+            f"Both servers under the same load at the same time, {section['rounds']} rounds "
+            f"(a fresh pair each) of {section['duration']} s at {section['connections']} "
+            "connections each; "
             f"a scrape's CPU is charged at one scrape per {section['scrape_interval']:g} s. "
             f"Recording one request in-process: {section['recording_us']:.1f} µs.",
             "",

@@ -80,7 +80,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--overhead-rounds",
         type=int,
         default=None,
-        help="metrics section: alternating rounds of each server (default 6; 1 with --quick)",
+        help="metrics section: rounds, each a fresh pair of servers (default 8; 1 with --quick)",
     )
     p.add_argument("--loadgen", default="auto", choices=("auto", "wrk", "python"))
     p.add_argument("--out", default=str(ROOT / "bench" / "results"))
@@ -95,7 +95,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.rounds is None:
         args.rounds = 1 if args.quick else 2
     if args.overhead_rounds is None:
-        args.overhead_rounds = 1 if args.quick else 6
+        args.overhead_rounds = 1 if args.quick else 8
     return args
 
 

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -63,19 +63,15 @@ class _Operation:
 
     name: str
     format: str
-    held: float | None = None  # seconds; None until the permit is released
+    acquired: float | None = None  # time.monotonic() when it got its permit, if it did
 
 
-@contextlib.asynccontextmanager
-async def _held(observed: _Operation | None) -> AsyncIterator[None]:
-    """Times a permit for `observed`: entered right after the permit is acquired and left
-    right before it is released."""
-    started = time.monotonic()
-    try:
-        yield
-    finally:
-        if observed is not None:
-            observed.held = time.monotonic() - started
+def _held(operation: _Operation) -> float | None:
+    """Seconds from the permit to now: called as the operation ends, right after the
+    permit's release (nothing awaits in between)."""
+    if operation.acquired is None:
+        return None
+    return time.monotonic() - operation.acquired
 
 
 class Engine:
@@ -106,14 +102,16 @@ class Engine:
     ) -> T:
         """Run blocking `fn(*args)` in a worker thread under one permit, within the
         operation time limit (libvips is killed when it is exceeded); `serial` operations
-        also run one at a time (see `_SERIAL_LOCK`). `observed` records the permit time."""
+        also run one at a time (see `_SERIAL_LOCK`). `observed` notes when it got the permit."""
         guard = OperationGuard()
 
         def work() -> T:
             with guard.active(), _SERIAL_LOCK if serial else contextlib.nullcontext():
                 return fn(*args)
 
-        async with self.limiter.permit(bounded), _held(observed):
+        async with self.limiter.permit(bounded):
+            if observed is not None:
+                observed.acquired = time.monotonic()  # until `_observe` ends: the release
             loop = asyncio.get_running_loop()
             future = loop.run_in_executor(self._pool, work)
             try:
@@ -140,12 +138,13 @@ class Engine:
         try:
             yield operation
         except BaseException as exc:
-            if isinstance(exc, ServerBusy) and operation.held is None:
+            held = _held(operation)
+            if isinstance(exc, ServerBusy) and held is None:
                 self.observer.rejected()  # refused by the full queue: it never ran
             else:
-                self.observer.operation_done(name, operation.format, False, operation.held)
+                self.observer.operation_done(name, operation.format, False, held)
             raise
-        self.observer.operation_done(name, operation.format, True, operation.held)
+        self.observer.operation_done(name, operation.format, True, _held(operation))
 
     async def transform(
         self, data: bytes, options: TransformOptions, *, bounded: bool = True

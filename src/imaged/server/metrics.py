@@ -174,6 +174,8 @@ class Metrics:
         GCCollector(registry=self.registry)
         self._metrics: dict[Metric, Any] = {m: _create(m, self.registry) for m in DEFINED}
         self._children: dict[Metric, dict[tuple[str, ...], Any]] = {m: {} for m in DEFINED}
+        # The four series of one (route, method, status), found with one lookup per request.
+        self._http: dict[tuple[str, str, int], tuple[Any, Any, Any, Any]] = {}
         self.set(
             BUILD_INFO,
             1,
@@ -225,12 +227,21 @@ class Metrics:
     def request_done(
         self, route: str, method: str, status: int, seconds: float, bytes_in: int, bytes_out: int
     ) -> None:
-        self._child(HTTP_REQUESTS, (route, method_label(method), str(status))).inc()
-        self._child(HTTP_DURATION, (route,)).observe(seconds)
+        series = self._http.get((route, method, status))
+        if series is None:
+            series = self._http[(route, method, status)] = (
+                self._child(HTTP_REQUESTS, (route, method_label(method), str(status))),
+                self._child(HTTP_DURATION, (route,)),
+                self._child(HTTP_REQUEST_BYTES, (route,)),
+                self._child(HTTP_RESPONSE_BYTES, (route,)),
+            )
+        requests, duration, body_in, body_out = series
+        requests.inc()
+        duration.observe(seconds)
         if bytes_in:
-            self._child(HTTP_REQUEST_BYTES, (route,)).inc(bytes_in)
+            body_in.inc(bytes_in)
         if bytes_out:
-            self._child(HTTP_RESPONSE_BYTES, (route,)).inc(bytes_out)
+            body_out.inc(bytes_out)
 
     def operation_done(self, operation: str, fmt: str, ok: bool, held: float | None) -> None:
         self._child(OPERATIONS, (operation, fmt, "ok" if ok else "error")).inc()
