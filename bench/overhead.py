@@ -5,7 +5,9 @@ records nothing at all). For each case — W2 and a tiny `PUT /metadata` (a 64×
 flags: almost nothing but HTTP, where a per-request cost shows most) — each of `rounds`
 rounds starts a fresh pair (in alternating order) and drives both servers at the same time,
 each by its own load generator: whatever else the shared machine does then hits both alike.
-The server CPU time per request is pooled per variant over the rounds.
+The server CPU time per request is pooled per variant over the rounds. A control
+pair of two plain servers, measured the same way, shows the noise floor of the run: on the
+shared 2-core machine it is a few per cent, larger than what recording costs.
 
 Scraping costs CPU per scrape, not per request; it is measured on its own (CPU of a burst
 of scrapes) and charged to each request at Prometheus' default interval of 15 s and the
@@ -118,19 +120,70 @@ def recording_us(repeat: int = 20000) -> float:
 
 
 def _pair(
-    server_concurrency: int, allocator: str, metrics_first: bool
-) -> tuple[Imaged, Imaged, str]:
+    server_concurrency: int, allocator: str, metrics_first: bool, control: bool
+) -> tuple[Imaged, Imaged, str | None]:
     """A fresh (plain, metered, metrics URL) pair, started in the given order: a process's
-    own luck (memory layout, which core it lands on) then cancels out over the rounds."""
+    own luck (memory layout, which core it lands on) then cancels out over the rounds. The
+    `control` pair is two plain servers (no URL): the same measurement's noise floor."""
     port = free_port()
-    metered_args = ["--metrics-listen", f"127.0.0.1:{port}"]
+    metered_args = [] if control else ["--metrics-listen", f"127.0.0.1:{port}"]
     if metrics_first:
         metered = Imaged(server_concurrency, allocator, metered_args)
         plain = Imaged(server_concurrency, allocator)
     else:
         plain = Imaged(server_concurrency, allocator)
         metered = Imaged(server_concurrency, allocator, metered_args)
-    return plain, metered, f"http://127.0.0.1:{port}/metrics"
+    return plain, metered, None if control else f"http://127.0.0.1:{port}/metrics"
+
+
+@dataclass
+class Comparison:
+    without: Totals
+    with_metrics: Totals
+    per_round: list[float]
+    per_scrape: list[float]
+
+    @property
+    def difference(self) -> float:
+        return self.with_metrics.cpu_ms / self.without.cpu_ms - 1
+
+
+def _compare(
+    case: Case,
+    tool: str,
+    allocator: str,
+    server_concurrency: int,
+    connections: int,
+    duration: float,
+    rounds: int,
+    control: bool,
+    progress: Any,
+) -> Comparison:
+    found = Comparison(Totals(), Totals(), [], [])
+    for index in range(rounds):
+        plain, metered, metrics_url = _pair(server_concurrency, allocator, index % 2 == 1, control)
+        with plain, metered:
+            servers = {"without": plain, "with": metered}
+            _paired_window(servers, case, tool, connections, 1.0)  # warm-up
+            window = _paired_window(servers, case, tool, connections, duration)
+            if metrics_url is not None:
+                found.per_scrape.append(scrape_cost(metered, metrics_url, 50))
+        for total, part in (
+            (found.without, window["without"]),
+            (found.with_metrics, window["with"]),
+        ):
+            total.requests += part.requests
+            total.cpu += part.cpu
+            total.seconds += part.seconds
+            total.errors += part.errors
+        found.per_round.append(window["with"].cpu_ms / window["without"].cpu_ms - 1)
+        label = "control" if control else "with"
+        progress(
+            f"  {case.key} round {index + 1}: without {window['without'].cpu_ms:.3f} "
+            f"ms/req, {label} {window['with'].cpu_ms:.3f} ms/req "
+            f"({found.per_round[-1] * 100:+.2f} %)"
+        )
+    return found
 
 
 def run(
@@ -142,34 +195,26 @@ def run(
     connections: int = 2,
     duration: float = 3.0,
     rounds: int = 8,
+    control: bool = True,
     progress: Any = print,
 ) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     for case in cases(directory):
-        totals = {"without": Totals(), "with": Totals()}
-        per_round: list[float] = []
-        per_scrape: list[float] = []
-        for index in range(rounds):
-            plain, metered, metrics_url = _pair(server_concurrency, allocator, index % 2 == 1)
-            with plain, metered:
-                servers = {"without": plain, "with": metered}
-                _paired_window(servers, case, tool, connections, 1.0)  # warm-up
-                window = _paired_window(servers, case, tool, connections, duration)
-                per_scrape.append(scrape_cost(metered, metrics_url, 50))
-            for name, found in window.items():
-                total = totals[name]
-                total.requests += found.requests
-                total.cpu += found.cpu
-                total.seconds += found.seconds
-                total.errors += found.errors
-            per_round.append(window["with"].cpu_ms / window["without"].cpu_ms - 1)
-            progress(
-                f"  {case.key} round {index + 1}: without {window['without'].cpu_ms:.3f} "
-                f"ms/req, with {window['with'].cpu_ms:.3f} ms/req ({per_round[-1] * 100:+.2f} %)"
-            )
-        without, with_metrics = totals["without"], totals["with"]
-        recording = with_metrics.cpu_ms / without.cpu_ms - 1
-        scrape_ms = statistics.median(per_scrape)
+        measured = _compare(
+            case, tool, allocator, server_concurrency, connections, duration, rounds, False,
+            progress,
+        )  # fmt: skip
+        noise = (
+            _compare(
+                case, tool, allocator, server_concurrency, connections, duration, rounds, True,
+                progress,
+            ).difference
+            if control
+            else None
+        )  # fmt: skip
+        without, with_metrics = measured.without, measured.with_metrics
+        recording = measured.difference
+        scrape_ms = statistics.median(measured.per_scrape)
         # One scrape every 15 s shared by every request of those 15 s.
         scraping_ms = scrape_ms / (with_metrics.rps * SCRAPE_INTERVAL)
         difference = recording + scraping_ms / without.cpu_ms
@@ -180,7 +225,8 @@ def run(
                 "cpu_ms_without": without.cpu_ms,
                 "cpu_ms_with": with_metrics.cpu_ms,
                 "recording_difference": recording,
-                "median_round_difference": statistics.median(per_round),
+                "median_round_difference": statistics.median(measured.per_round),
+                "control_difference": noise,
                 "scrape_cpu_ms": scrape_ms,
                 "scrape_ms_per_request": scraping_ms,
                 "difference": difference,
@@ -190,9 +236,11 @@ def run(
                 "met": difference < TARGET,
             }
         )
+        control_text = "" if noise is None else f" (control pair: {noise * 100:+.2f} %)"
         progress(
-            f"  {case.key}: {recording * 100:+.2f} % recording, scrape {scrape_ms:.2f} ms "
-            f"→ {difference * 100:+.2f} % with a scrape every {SCRAPE_INTERVAL:g} s"
+            f"  {case.key}: {recording * 100:+.2f} % recording{control_text}, scrape "
+            f"{scrape_ms:.2f} ms → {difference * 100:+.2f} % with a scrape every "
+            f"{SCRAPE_INTERVAL:g} s"
         )
     return {
         "rounds": rounds,

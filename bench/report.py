@@ -182,7 +182,7 @@ def scaling_table(rows: list[dict[str, Any]]) -> str:
 def overhead_table(section: dict[str, Any]) -> str:
     return table(
         ["case", "CPU ms/req without", "with --metrics-listen", "recording", "median round",
-         "scrape ms", "total (scrape / 15 s)", "requests", "target < 2 %"],
+         "control pair", "scrape ms", "total (scrape / 15 s)", "requests", "target < 2 %"],
         (
             [
                 f"{c['case']}: {c['title']}",
@@ -190,6 +190,8 @@ def overhead_table(section: dict[str, Any]) -> str:
                 _num(c["cpu_ms_with"], 3),
                 f"{c['recording_difference'] * 100:+.2f} %",
                 f"{c['median_round_difference'] * 100:+.2f} %",
+                "–" if c.get("control_difference") is None
+                else f"{c['control_difference'] * 100:+.2f} %",
                 _num(c["scrape_cpu_ms"], 2),
                 f"{c['difference'] * 100:+.2f} %",
                 f"{c['requests_without']} / {c['requests_with']}",

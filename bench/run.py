@@ -220,6 +220,7 @@ def run_overhead(args: argparse.Namespace, tool: str, allocator: str) -> dict[st
             Path(tmp),
             duration=max(args.duration, 1.0),
             rounds=max(1, args.overhead_rounds),
+            control=not args.quick,
             progress=progress,
         )
 

@@ -236,7 +236,7 @@ def test_metrics_overhead_section_against_the_real_servers(tmp_path: Path) -> No
 
     lines: list[str] = []
     out = overhead.run(
-        "python", "glibc", 1, tmp_path, connections=1, duration=1.0, rounds=2,
+        "python", "glibc", 1, tmp_path, connections=1, duration=1.0, rounds=2, control=False,
         progress=lines.append,
     )  # fmt: skip
     assert [c["case"] for c in out["cases"]] == ["W2", "M0"]
@@ -245,6 +245,7 @@ def test_metrics_overhead_section_against_the_real_servers(tmp_path: Path) -> No
         assert case["requests_without"] > 0 and case["requests_with"] > 0
         assert case["cpu_ms_without"] > 0 and case["cpu_ms_with"] > 0
         assert case["scrape_cpu_ms"] > 0
+        assert case["control_difference"] is None  # the control pair was not asked for
         assert case["difference"] == pytest.approx(
             case["recording_difference"] + case["scrape_ms_per_request"] / case["cpu_ms_without"]
         )
