@@ -7,6 +7,9 @@ carry only our own headers; proxies and `.netrc` from the environment are ignore
 cookies are kept between requests.
 
 The result of the final (non-redirect) response carries its validators (`FetchResult`).
+Each request carries the id of the request it serves (`X-Request-Id`, from the log context),
+so the origin's logs join up with ours; an optional `FetchObserver` (the server's metrics)
+hears how each fetch ended and how long it took.
 Conditional requests for revalidation need only two local changes: per-fetch headers passed
 from `fetch` through `_hop` to the one request call (aiohttp merges them over `HEADERS`), and
 a 304 answer in `_final_status`, the one place that maps statuses.
@@ -16,20 +19,23 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from typing import Protocol
 
 import aiohttp
 from yarl import URL
 
 from imaged import __version__
-from imaged.errors import FetchError
+from imaged.errors import FetchBlocked, FetchError, FetchHttpError, FetchTimeout
 from imaged.fetch.body import read_body
 from imaged.fetch.hosts import AllowList, compile_allowed_hosts, host_allowed
 from imaged.fetch.pinning import LookupResolver, PinnedResolver, pinned
 from imaged.fetch.result import FetchResult
 from imaged.fetch.ssrf import Lookup, Policy, blocked_reason, checked_addresses, os_lookup
 from imaged.fetch.urls import Target, parse_target, redirect_url
+from imaged.log import REQUEST_ID_HEADER, current_request_id
 from imaged.settings import Settings
 
 TIMEOUT_SECONDS = 10.0
@@ -41,6 +47,13 @@ HEADERS = {
     "Accept": "*/*",
     "Accept-Encoding": "identity",
 }
+OK = "ok"
+
+
+class FetchObserver(Protocol):
+    def fetch_done(self, outcome: str, seconds: float) -> None:
+        """One `fetch` ended: `ok` or the `FetchError.outcome` of its failure; `seconds`
+        includes every redirect."""
 
 
 @dataclass(frozen=True)
@@ -67,8 +80,10 @@ class Fetcher:
         lookup: Lookup = os_lookup,
         policy: Policy = blocked_reason,
         ssl_context: ssl.SSLContext | None = None,
+        observer: FetchObserver | None = None,
     ) -> None:
         self.body_limit = body_limit
+        self.observer = observer
         self.allowed = allowed
         self.ssrf_protection = ssrf_protection
         self.timeout = timeout
@@ -79,11 +94,12 @@ class Fetcher:
         self._session: aiohttp.ClientSession | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Fetcher:
+    def from_settings(cls, settings: Settings, observer: FetchObserver | None = None) -> Fetcher:
         return cls(
             body_limit=settings.body_limit,
             allowed=compile_allowed_hosts(settings.allowed_hosts),
             ssrf_protection=not settings.disable_ssrf_protection,
+            observer=observer,
         )
 
     def _client(self) -> aiohttp.ClientSession:
@@ -107,6 +123,21 @@ class Fetcher:
 
     async def fetch(self, url: str) -> FetchResult:
         """The source at `url`, after at most `max_redirects` redirects, or a FetchError."""
+        if self.observer is None:
+            return await self._fetch(url)
+        started = time.monotonic()
+        outcome = FetchError.outcome  # also when cancelled
+        try:
+            result = await self._fetch(url)
+            outcome = OK
+            return result
+        except FetchError as exc:
+            outcome = exc.outcome
+            raise
+        finally:
+            self.observer.fetch_done(outcome, time.monotonic() - started)
+
+    async def _fetch(self, url: str) -> FetchResult:
         target = parse_target(url)
         redirects = 0
         while True:
@@ -114,15 +145,15 @@ class Fetcher:
             if isinstance(outcome, FetchResult):
                 return outcome
             if redirects >= self.max_redirects:
-                raise FetchError("too many redirects", 502)
+                raise FetchHttpError("too many redirects", 502)
             if not outcome.location:
-                raise FetchError("redirect response missing location header", 502)
+                raise FetchHttpError("redirect response missing location header", 502)
             target = parse_target(redirect_url(outcome.location, target.href))
             redirects += 1
 
     async def _hop(self, target: Target) -> FetchResult | _Redirect:
         if not host_allowed(self.allowed, target.hostname):
-            raise FetchError("host is not allowed", 403)
+            raise FetchBlocked("host is not allowed", 403)
         pin: AbstractContextManager[None] = nullcontext()
         if self.ssrf_protection:
             addresses = await checked_addresses(
@@ -134,7 +165,9 @@ class Fetcher:
             with pin:
                 async with asyncio.timeout(self.timeout):
                     async with self._client().get(
-                        URL(target.href, encoded=True), allow_redirects=False
+                        URL(target.href, encoded=True),
+                        allow_redirects=False,
+                        headers=_hop_headers(),
                     ) as response:
                         final = _final_status(response)
                         if final is not None:
@@ -145,14 +178,21 @@ class Fetcher:
         except FetchError:
             raise
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+            kind = FetchTimeout if isinstance(exc, TimeoutError) else FetchError
             if reading:
-                raise FetchError("error reading response body", 502) from exc
-            raise FetchError("unable to make request", 502) from exc
+                raise kind("error reading response body", 502) from exc
+            raise kind("unable to make request", 502) from exc
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _hop_headers() -> dict[str, str] | None:
+    """Headers of this one request on top of `HEADERS` (aiohttp merges them)."""
+    request_id = current_request_id()
+    return None if request_id is None else {REQUEST_ID_HEADER: request_id}
 
 
 def _final_status(response: aiohttp.ClientResponse) -> _Redirect | None:
@@ -161,9 +201,9 @@ def _final_status(response: aiohttp.ClientResponse) -> _Redirect | None:
     if status in REDIRECT_STATUSES:
         return _Redirect(response.headers.get("Location"))
     if status == 404:
-        raise FetchError("not found", 404)
+        raise FetchHttpError("not found", 404)
     if status < 200 or status >= 300:
-        raise FetchError(f"received status {status}", 502)
+        raise FetchHttpError(f"received status {status}", 502)
     if status in NULL_BODY_STATUSES:
-        raise FetchError("no body in response", 502)
+        raise FetchHttpError("no body in response", 502)
     return None
