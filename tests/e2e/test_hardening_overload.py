@@ -26,9 +26,10 @@ from tests.serverproc import ServerProcess
 from tests.waiting import await_until, wait_until
 
 # A flat 12-megapixel PNG: a 40 kB upload (so it is running a moment after it is sent)
-# that keeps one core busy for about two seconds under a large blur.
+# that keeps one core busy for seconds under a large blur (far longer than a burst of
+# small requests takes to arrive, which the tests assert).
 FLAT_12MP = bytes((pyvips.Image.black(4000, 3000, bands=3) + 90).cast("uchar").pngsave_buffer())
-BLOCKER_REQUEST = request_bytes("PUT", b"/transform?blur=50", FLAT_12MP)
+BLOCKER_REQUEST = request_bytes("PUT", b"/transform?blur=120", FLAT_12MP)
 SMALL = encode(synthetic(64, 48), ".png")
 LIGHT = "/transform?width=16"
 LIGHT_REQUEST = request_bytes("PUT", LIGHT.encode(), SMALL)
@@ -54,8 +55,8 @@ def test_full_queue_gets_503_at_once_and_the_rest_succeed(busy_server: ServerPro
         r = read_raw_response(sock, "PUT")
         return r.status, time.monotonic()
 
-    def light() -> tuple[int, str | None, str, float]:
-        r = raw_request(port, "PUT", LIGHT, SMALL)
+    def light(sock: socket.socket) -> tuple[int, str | None, str, float]:
+        r = read_raw_response(sock, "PUT")
         return r.status, r.header("retry-after"), r.text, time.monotonic()
 
     with ThreadPoolExecutor(max_workers=16) as pool:
@@ -63,7 +64,12 @@ def test_full_queue_gets_503_at_once_and_the_rest_succeed(busy_server: ServerPro
         blocker = pool.submit(heavy, sent)
         read_by_server(sent)  # the blocker holds the only permit now
 
-        burst = [pool.submit(light) for _ in range(10)]
+        light_socks = [send_request(port, LIGHT_REQUEST) for _ in range(10)]
+        read_by_server(*light_socks)  # all ten queued or refused
+        # The premise of the counts below: the blocker still held the permit when the last
+        # of the ten arrived (it runs for seconds; the ten are read in milliseconds).
+        assert not blocker.done(), "the blocker finished before the burst was read"
+        burst = [pool.submit(light, sock) for sock in light_socks]
         # /healthz never waits for a permit, even with the queue full.
         for _ in range(3):
             started = time.monotonic()
