@@ -20,7 +20,7 @@ if __package__ in (None, ""):
 
 import pyvips
 
-from bench import loadgen, memory, quality, report
+from bench import caching, loadgen, memory, quality, report
 from bench.inproc import thumbnail_output
 from bench.measure import (
     Probe,
@@ -45,7 +45,7 @@ from imaged.engine.jpegturbo import FORCE_LIBVIPS_ENV
 # imaged-libvips: imaged with its JPEG decode forced back onto libvips (the A/B of
 # engine/jpegturbo.py; FORCE_LIBVIPS_ENV exists for this benchmark only).
 PEERS = ("imaged", "imaged-libvips", "pyvips", "thumbor")
-SECTIONS = ("matrix", "memory", "scaling")
+SECTIONS = ("matrix", "memory", "scaling", "caching")
 
 
 def _csv(text: str) -> list[str]:
@@ -63,7 +63,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="smoke run: tiny durations, one level")
     p.add_argument("--workloads", default="all", help="e.g. W1,W5 (default: all)")
     p.add_argument("--peers", default=",".join(PEERS), help=",".join(PEERS))
-    p.add_argument("--sections", default=",".join(SECTIONS), help="matrix,memory,scaling")
+    p.add_argument("--sections", default=",".join(SECTIONS), help=",".join(SECTIONS))
     p.add_argument("--concurrency", default="1,2,4,8", help="client concurrency levels")
     p.add_argument("--duration", type=float, default=3.0, help="seconds per level and round")
     p.add_argument(
@@ -278,6 +278,13 @@ def main(argv: list[str] | None = None) -> int:
     if "scaling" in sections:
         results["scaling_workload"] = args.scaling_workload.upper()
         results["scaling"] = run_scaling(args, tool, allocator)
+    if "caching" in sections:
+        progress("caching: hot URL and 304s")
+        results["caching"] = caching.run(
+            tool, allocator, args.server_concurrency, _ints(args.concurrency), args.duration
+        )
+        for r in results["caching"]:
+            progress(f"  {r['variant']} c={r['concurrency']}: {r['rps']:.1f} req/s")
     results["meta"]["loadavg_after"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
     path = write(results, out_dir, stamp)
     print(report.markdown(results))

@@ -19,6 +19,8 @@ from tests.test_settings import runtime_type
 # Every integer setting of the registry: (flag, env, FATAL message).
 NUMERIC = [(s.flags[-1], s.env, s.fatals[0].message) for s in REGISTRY if s.kind == "int"]
 NOT_INTEGERS = ["8000abc", "3.7", "1e3", "", "   ", "0x10", "1_000", "٣", "Infinity", "0", "-5"]
+# Integer settings whose range starts at 0 (e.g. `--result-cache-size`, 0 = off).
+ZERO_ALLOWED = {s.env: s.name for s in REGISTRY if s.rule.startswith("decimal integer 0")}
 
 
 def fatal_line(message: str, **fields: str) -> re.Pattern[str]:
@@ -72,6 +74,9 @@ def test_every_non_integer_is_the_options_error(
     flag: str, env: str, message: str, raw: str
 ) -> None:
     for args, environ in (([f"{flag}={raw}"], {}), ([], {env: raw})):
+        if raw == "0" and env in ZERO_ALLOWED:
+            assert getattr(resolve(args, environ), ZERO_ALLOWED[env]) == 0
+            continue
         with pytest.raises(ConfigError) as info:
             resolve(args, environ)
         assert (info.value.message, info.value.fields) == (message, {"value": raw})
