@@ -246,6 +246,7 @@ def test_get_errors_are_no_store_without_an_etag(client: httpx.Client, origin: O
             assert response.status_code >= 400, (path, params)
             assert response.headers["cache-control"] == "no-store", (path, params)
             assert "etag" not in response.headers
+            assert "x-cache" not in response.headers  # the result cache is off
 
 
 def test_put_responses_have_no_caching_headers(client: httpx.Client) -> None:

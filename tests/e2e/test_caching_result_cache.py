@@ -93,7 +93,8 @@ def test_errors_are_never_cached(client: httpx.Client, origin: Origin) -> None:
     url = origin.url("/res/later")
     missing = get(client, url)
     assert missing.status_code == 404 and missing.text == "fetch: not found"
-    assert "x-cache" not in missing.headers
+    assert missing.headers["x-cache"] == "MISS"
+    assert missing.headers["cache-control"] == "no-store"
     origin.put("later", Resource(b"not an image yet"))
     assert get(client, url).status_code == 400
     origin.put("later", Resource(JPEG))

@@ -286,10 +286,14 @@ def is_image_get(request: web.Request) -> bool:
 
 @web.middleware
 async def no_store_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Errors of the image GET routes must not be cached by anyone: `no-store`, no ETag.
-    Outside the error mapping, so it sees every error response, whatever raised it."""
+    """Errors of the image GET routes must not be cached by anyone: `no-store`, no ETag
+    (and `X-Cache: MISS` when the result cache is on: every GET response says). Outside the
+    error mapping, so it sees every error response, whatever raised it."""
     response = await handler(request)
     if response.status >= 400 and is_image_get(request):
         response.headers["Cache-Control"] = NO_STORE
         response.headers.popall("ETag", None)
+        caching = request.app.get(CACHING)
+        if caching is not None and caching.cache is not None:
+            response.headers["X-Cache"] = MISS
     return response
