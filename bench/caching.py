@@ -17,13 +17,13 @@ import threading
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from bench import loadgen
-from bench.procstat import Window, wait_idle
+from bench.measure import Probe, measure_server
 from bench.servers import Imaged
 from bench.workloads import BY_KEY
 
@@ -98,10 +98,11 @@ def target(source_url: str) -> str:
     return f"{WORKLOAD.imaged_target}&url={quote(source_url, safe='')}"
 
 
-def _etag(url: str) -> str:
+def _first(url: str) -> tuple[str, Probe]:
+    """The ETag and size of the first response (outside any measurement)."""
     with urllib.request.urlopen(url, timeout=300) as response:
         assert response.status == 200, response.status
-        return str(response.headers["ETag"])
+        return str(response.headers["ETag"]), Probe(200, len(response.read()), None, None)
 
 
 def run(
@@ -117,48 +118,19 @@ def run(
                 args += ["--result-cache-size", str(CACHE_SIZE)]
             with Imaged(concurrency, allocator, args) as server:
                 url = server.url + target(source_url)
-                etag = _etag(url)  # also fills the cache of the cached variants
+                etag, out = _first(url)  # also fills the cache of the cached variants
                 headers = (("If-None-Match", etag),) if variant.conditional else ()
                 load = loadgen.Load("GET", url, headers=headers)
                 loadgen.run(tool, load, max(levels), 3600, 2 * max(levels))  # warm-up
                 for level in levels:
-                    row = _measure(tool, server, source, load, variant.name, level, duration)
-                    rows.append(asdict(row))
+                    before = source.requests
+                    row = measure_server(
+                        server, WORKLOAD, variant.name, tool, level, duration, out, load
+                    )
+                    fetched = source.requests - before
+                    rows.append({
+                        **row.as_dict(),
+                        "variant": variant.name,
+                        "origin_per_request": fetched / row.requests if row.requests else None,
+                    })  # fmt: skip
     return rows
-
-
-@dataclass(frozen=True)
-class CachingRow:
-    variant: str
-    concurrency: int
-    requests: int
-    errors: int
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    cpu_ms: float | None
-    origin_per_request: float | None
-    tool: str
-
-
-def _measure(
-    tool: str, server: Imaged, source: _Origin, load: loadgen.Load, name: str, level: int,
-    seconds: float,
-) -> CachingRow:  # fmt: skip
-    wait_idle(server.pid)
-    before = source.requests
-    with Window(server.pid) as window:
-        result = loadgen.run(tool, load, level, seconds)
-    done = result.requests
-    return CachingRow(
-        variant=name,
-        concurrency=level,
-        requests=done,
-        errors=result.errors,
-        rps=result.rps,
-        p50_ms=result.p50_ms,
-        p99_ms=result.p99_ms,
-        cpu_ms=window.cpu / done * 1000 if done else None,
-        origin_per_request=(source.requests - before) / done if done else None,
-        tool=result.tool,
-    )
