@@ -250,6 +250,37 @@ def scaling_table(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def _bound(row: dict[str, Any]) -> str:
+    """Peak above idle, with the verdict where the row has a bound (M1)."""
+    text = _num(row["above_idle_mb"], 0)
+    if "met" in row:
+        text += f" (≤ {row['bound_mb']}: {'yes' if row['met'] else '**no**'})"
+    return text
+
+
+def animation_table(rows: list[dict[str, Any]]) -> str:
+    header = ["case", "operation", "requests", "CPU ms/req", "p50 ms", "idle RSS MB"]
+    header += ["peak RSS MB", "above idle MB", "frames", "output"]
+    return table(
+        header,
+        (
+            [
+                r["key"],
+                r["title"],
+                str(r["requests"]),
+                _num(r["cpu_ms"]),
+                _num(r["p50_ms"]),
+                _num(r["idle_rss_mb"], 0),
+                _num(r["peak_rss_mb"], 0),
+                _bound(r),
+                str(r["frames"]),
+                f"{_dims(r)} {r['out_bytes']} B",
+            ]
+            for r in rows
+        ),
+    )
+
+
 def caching_table(rows: list[dict[str, Any]]) -> str:
     return table(
         ["variant", "conc", "req/s", "p50 ms", "p99 ms", "CPU ms/req", "origin/req", "err"],
@@ -297,6 +328,9 @@ def markdown(results: dict[str, Any]) -> str:
         key = results.get("scaling_workload", "W1")
         parts += ["", f"## Throughput against --concurrency ({key})", ""]
         parts += [scaling_table(results["scaling"])]
+    if results.get("animation"):
+        parts += ["", "## Animations (`animated=true`, one request at a time)", ""]
+        parts += [animation_table(results["animation"])]
     if results.get("caching"):
         parts += ["", "## Caching: a hot URL and 304s (W2 fetched from a loopback origin)", ""]
         parts += [caching_table(results["caching"])]

@@ -20,7 +20,7 @@ if __package__ in (None, ""):
 
 import pyvips
 
-from bench import caching, loadgen, memory, quality, report
+from bench import animation, caching, loadgen, memory, quality, report
 from bench.inproc import thumbnail_output
 from bench.measure import (
     Probe,
@@ -45,7 +45,7 @@ from imaged.engine.jpegturbo import FORCE_LIBVIPS_ENV
 # imaged-libvips: imaged with its JPEG decode forced back onto libvips (the A/B of
 # engine/jpegturbo.py; FORCE_LIBVIPS_ENV exists for this benchmark only).
 PEERS = ("imaged", "imaged-libvips", "pyvips", "thumbor")
-SECTIONS = ("matrix", "memory", "scaling", "caching")
+SECTIONS = ("matrix", "memory", "scaling", "animation", "caching")
 
 
 def _csv(text: str) -> list[str]:
@@ -81,6 +81,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--drift-requests", default="200,2000", help="first,total")
     p.add_argument("--scaling-workload", default="W1")
     p.add_argument("--scaling-levels", default="1,2,4", help="--concurrency values")
+    p.add_argument("--animation-requests", type=int, default=5, help="requests per animation case")
     p.add_argument("--loadgen", default="auto", choices=("auto", "wrk", "python"))
     p.add_argument("--out", default=str(ROOT / "bench" / "results"))
     p.add_argument("--no-install", action="store_true", help="never create the thumbor venv")
@@ -91,6 +92,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.soak_seconds = 2.0
         args.drift_requests = "10,30"
         args.scaling_levels = "1,2"
+        args.animation_requests = min(args.animation_requests, 2)
     if args.rounds is None:
         args.rounds = 1 if args.quick else 2
     return args
@@ -278,6 +280,13 @@ def main(argv: list[str] | None = None) -> int:
     if "scaling" in sections:
         results["scaling_workload"] = args.scaling_workload.upper()
         results["scaling"] = run_scaling(args, tool, allocator)
+    if "animation" in sections:
+        progress("animations…")
+        results["animation"] = animation.run(
+            tool, allocator, args.server_concurrency, args.animation_requests
+        )
+        for row in results["animation"]:
+            progress(f"  {row['key']}: {row['cpu_ms']:.0f} ms/req, +{row['above_idle_mb']:.0f} MB")
     if "caching" in sections:
         progress("caching: hot URL and 304s")
         results["caching"] = caching.run(

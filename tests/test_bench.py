@@ -12,7 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from bench import loadgen, memory, report
+import pyvips
+from bench import animation, loadgen, memory, report
 from bench.procstat import Window, cpu_seconds, peak_mib, reset_peak, rss_mib, wait_idle
 from bench.servers import Imaged, find_library
 from bench.workloads import BY_KEY, WORKLOADS, select
@@ -276,6 +277,22 @@ def test_rounds_are_pooled() -> None:
     assert pooled.rps == pytest.approx(40 / (2.0 + 3.0))
     assert pooled.cpu_ms == pytest.approx((10 * 80 + 30 * 60) / 40)
     assert (pooled.p50_ms, pooled.p99_ms, pooled.peak_rss_mb) == (95, 200, 120)
+
+
+def test_animated_workload_measures_a_real_server(tmp_path: Path) -> None:
+    assert [c.key for c in animation.CASES] == ["A1", "A2", "A3", "A4", "M1"]
+    assert animation.CASES[-1].args == ("--pixel-limit", "300000000")
+    made = animation.synthetic(tmp_path / "five.gif", 5, 64, 48)
+    image = pyvips.Image.new_from_file(str(made))
+    assert (image.width, image.height, image.get("n-pages")) == (64, 48, 5)
+    a1 = animation.CASES[0]
+    assert a1.target == "/transform?animated=true&width=200&format=webp"
+    row = animation.measure("python", "glibc", 1, a1, animation.CORPUS / a1.input, 2)
+    assert (row["requests"], row["errors"], row["frames"]) == (2, 0, 10)
+    assert (row["width"], row["height"]) == (200, 154)
+    assert row["cpu_ms"] > 0 and row["peak_rss_mb"] >= row["idle_rss_mb"] > 20
+    text = report.animation_table([{**row, "bound_mb": 150, "met": True}])
+    assert "| A1 | 10-frame GIF → 200 WebP | 2 |" in text and "(≤ 150: yes)" in text
 
 
 def test_caching_section_end_to_end(tmp_path: Path) -> None:

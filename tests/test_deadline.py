@@ -53,6 +53,21 @@ def test_guard_collects_loaded_images_and_kill_stops_them(big_png: bytes) -> Non
     assert guard.killed
 
 
+def test_scope_forgets_what_it_tracked_and_kill_still_reaches_the_rest(big_png: bytes) -> None:
+    guard = deadline.OperationGuard()
+    with guard.active():
+        source = load(big_png, "png")
+        with deadline.scope():
+            deadline.track(source.crop(0, 0, 64, 64))
+            assert guard.count() == 2
+        assert guard.count() == 1
+        guard.kill()
+        with pytest.raises(pyvips.Error, match="killed"):
+            source.crop(0, 0, 64, 64).avg()
+    with deadline.scope():  # outside an operation: nothing to forget
+        assert deadline.track(source) is source
+
+
 def test_image_tracked_after_kill_is_killed_at_once(big_png: bytes) -> None:
     guard = deadline.OperationGuard()
     guard.kill()
@@ -89,7 +104,7 @@ def test_kill_stops_a_running_computation_promptly(big_png: bytes) -> None:
     def work() -> None:
         with guard.active():
             try:
-                image = load(big_png, "png", Limits())  # tracked by the guard
+                image = load(big_png, "png")  # tracked by the guard
                 loaded.set()
                 outcome["value"] = float(image.gaussblur(150).avg())
             except pyvips.Error as exc:

@@ -7,6 +7,7 @@ import pyvips
 
 from imaged.engine import codec_samples, formats, vips
 from imaged.errors import ImageError
+from tests.animations import encode_animation, moving_square, tiny_webp
 
 
 def test_samples_are_what_they_claim() -> None:
@@ -68,3 +69,12 @@ def test_unsupported_is_the_one_text_for_a_missing_codec(direction: str) -> None
         else:
             codecs.check_encoder("gif")
     assert raised.value.message == f"image: {direction} type gif is not supported"
+
+
+def test_webp_frames_are_counted_from_the_chunks() -> None:
+
+    assert formats.webp_frames(tiny_webp(7)) == 7
+    assert formats.webp_frames(encode_animation(moving_square(3, 8, 8), ".webp", [50] * 3)) == 3
+    still = bytes(moving_square(1, 8, 8)[0].webpsave_buffer())
+    assert formats.webp_frames(still) == 0
+    assert formats.webp_frames(tiny_webp(7)[:100]) < 7  # a cut file: what its chunks say

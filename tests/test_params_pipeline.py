@@ -181,6 +181,9 @@ OPTION_ERRORS = [
     ({"greyscale": ""}, "greyscale: must be a boolean"),
     ({"greyscale": 1}, "greyscale: must be a boolean"),
     ({"greyscale": "true"}, "greyscale: must be a boolean"),
+    ({"animated": 1}, "animated: must be a boolean"),
+    ({"animated": "true"}, "animated: must be a boolean"),
+    ({"animated": ""}, "animated: must be a boolean"),
     ({"lossless": 1}, "lossless: must be a boolean"),
     ({"lossless": ""}, "lossless: must be a boolean"),
     ({"progressive": "false"}, "progressive: must be a boolean"),
@@ -255,6 +258,7 @@ def test_format_check_comes_before_the_other_options() -> None:
 
 def test_options_are_checked_in_spec_order() -> None:
     everything_wrong = {
+        "animated": "yes",
         "preset": 1,
         "position": 1,
         "kernel": 1,
@@ -281,6 +285,7 @@ def test_options_are_checked_in_spec_order() -> None:
         "kernel",
         "position",
         "preset",
+        "animated",
     ]
     remaining = dict(everything_wrong)
     for name in order:
@@ -325,7 +330,9 @@ def test_unset_values_and_empty_string_quirk() -> None:
         width=None, height="", quality="", effort="", fit="", kernel="", position="", preset=""
     )
     assert parse(value).tasks[0].transform == TransformOptions(format="png")
-    value = with_transform(blur=None, greyscale=None, lossless=None, progressive=None)
+    value = with_transform(
+        blur=None, greyscale=None, lossless=None, progressive=None, animated=None
+    )
     assert parse(value).tasks[0].transform == TransformOptions(format="png")
 
 
@@ -346,6 +353,7 @@ def test_full_option_set() -> None:
                 "kernel": "nearest",
                 "position": "right top",
                 "preset": "size",
+                "animated": True,
             }
         )
     )
@@ -363,6 +371,7 @@ def test_full_option_set() -> None:
         kernel="nearest",
         position="right top",
         preset="size",
+        animated=True,
     )
 
 

@@ -80,6 +80,7 @@ def test_every_query_parameter_is_read_from_the_table() -> None:
         "kernel": "cubic",
         "position": "entropy",
         "preset": "size",
+        "animated": "1",
     }
     assert set(valid) == set(field_names(TransformOptions))
     query = "&".join(f"{k}={v}" for k, v in valid.items())
@@ -100,6 +101,7 @@ def test_every_query_parameter_is_read_from_the_table() -> None:
         "kernel": "cubic",
         "position": "entropy",
         "preset": "size",
+        "animated": True,
     }
     flags, warnings = parse_metadata_query(parse_query_string("exif&stats=1&thumbhash=false"))
     assert warnings == [] and flags == MetadataOptions(exif=True, stats=True, thumbhash=False)

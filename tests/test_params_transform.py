@@ -143,7 +143,7 @@ def test_effort_range_follows_negotiated_format() -> None:
      ("0", False, False), ("TRUE", True, True), ("yes", True, True), ("False", True, True)],
 )  # fmt: skip
 def test_booleans(raw: str, value: bool, warned: bool) -> None:
-    for name in ("greyscale", "lossless", "progressive"):
+    for name in ("greyscale", "lossless", "progressive", "animated"):
         options, warnings = parse(f"{name}={raw}")
         assert getattr(options, name) is value
         assert warnings == ([(name, raw, "must be true, false, 1, or 0")] if warned else [])
@@ -222,7 +222,7 @@ def test_enum_empty_is_unset() -> None:
 
 def test_warning_order_follows_the_table_after_unknown_parameters() -> None:
     query = (
-        "preset=x&position=x&kernel=x&fit=x&effort=x&progressive=x&lossless=x&greyscale=x"
+        "animated=x&preset=x&position=x&kernel=x&fit=x&effort=x&progressive=x&lossless=x&greyscale=x"
         "&blur=x&quality=x&height=x&width=x&format=x&zzz=1&grayscale=1&url=http://a&strict=0"
     )
     _, warnings = parse(query)
@@ -242,6 +242,7 @@ def test_warning_order_follows_the_table_after_unknown_parameters() -> None:
         "kernel",
         "position",
         "preset",
+        "animated",
     ]
     assert warnings[0] == ("zzz", "1", "unknown parameter")
     assert warnings[2] == ("format", "x", FORMAT_REASON)

@@ -418,6 +418,11 @@ class Settings:
         "a 10 000 000 × 10 image would need gigabytes to resize",
         "Invalid input side limit", default=100000, extension=True,
     )
+    max_frames: int = integer(
+        ("--max-frames",), "MAX_FRAMES", "<number>",
+        "maximum frames of an animated input with `animated=true` (more → 400)",
+        "Invalid max frames", default=1000, extension=True,
+    )
     enable_fetch: bool = flag(
         ("-f", "--enable-fetch"), "ENABLE_FETCH",
         "enable GET /transform and GET /metadata (source image fetched from ?url=)",

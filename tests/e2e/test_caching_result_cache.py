@@ -16,6 +16,7 @@ from tests.caching_support import (
     fetching_server,
 )
 from tests.fetch_origin import Origin, Resource
+from tests.serverproc import CORPUS
 from tests.waiting import wait_until
 
 SIZE = 40_000  # entries up to 5000 bytes are kept
@@ -184,3 +185,24 @@ def test_without_origin_validators_the_source_is_fetched_again(
     assert "If-None-Match" not in origin.requests_for("/res/plain")[1].headers
     assert "If-Modified-Since" not in origin.requests_for("/res/plain")[1].headers
     assert again.headers["etag"] == first.headers["etag"]
+
+
+def test_what_only_the_image_tells_is_judged_per_request(
+    client: httpx.Client, origin: Origin
+) -> None:
+    """An animation into a still format: lenient requests get the warning, strict ones the
+    400 — from the same cached render (animation.md)."""
+    url = origin.put("animated", Resource((CORPUS / "gif-animated-10f.gif").read_bytes()))
+    params = {"animated": "true", "format": "jpeg"}
+    lenient = get(client, url, **params)
+    assert lenient.headers["x-cache"] == "MISS"
+    warning = "animated: jpeg output cannot be animated; first frame used"
+    assert lenient.headers["x-imaged-warnings"] == warning
+    strict = get(client, url, strict="1", **params)
+    assert strict.status_code == 400
+    assert strict.text.startswith("Invalid parameters:\n- animated: jpeg output cannot")
+    assert strict.headers["cache-control"] == "no-store" and "etag" not in strict.headers
+    again = get(client, url, **params)
+    assert again.headers["x-cache"] == "HIT"
+    assert again.headers["x-imaged-warnings"] == warning
+    assert len(origin.requests_for("/res/animated")) == 1

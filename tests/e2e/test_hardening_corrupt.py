@@ -3,6 +3,10 @@ corpus and of synthetic images. Each is answered 200 or 400 `image: …` by /tra
 by /metadata (with EXIF, stats and ThumbHash); never a 5xx, a dropped connection or a
 traceback, and the server is alive afterwards.
 
+Animated inputs also go through `animated=true` (every frame decoded): cut at every block
+of the file, frames of bogus sizes and places, zero and huge delays, huge loop counts,
+broken extensions, and frame counts far above the limit (up to 107 000 frames).
+
 Variants are deterministic (seeded by name), so a failure names a reproducible input.
 """
 
@@ -17,6 +21,22 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import pyvips
+from tests.animations import (
+    Block,
+    GifFrame,
+    WebpFrame,
+    encode_animation,
+    frame_bitstream,
+    gif_blocks,
+    gif_bytes,
+    info,
+    moving_square,
+    palette,
+    tiny_gif,
+    tiny_webp,
+    webp_blocks,
+    webp_bytes,
+)
 from tests.hardening import IMAGE_TYPES, JSON, TEXT, encode, raw_request, synthetic
 from tests.serverproc import CORPUS, ServerProcess
 
@@ -32,6 +52,13 @@ TRANSFORMS = [
     "/transform?format=tiff&width=20&fit=fill&height=70",
 ]
 METADATA = "/metadata?exif=1&stats=1&thumbhash=1"
+ANIMATED_TRANSFORMS = [
+    "/transform?animated=true&format=webp",
+    "/transform?animated=true&format=gif&width=16",
+    "/transform?animated=1&format=webp&width=20&height=10&fit=contain&blur=1",
+    "/transform?animated=true&format=gif&width=12&height=12&position=attention&greyscale=1",
+    "/transform?animated=true&format=png&width=10",
+]
 
 
 # --- generic mutations -------------------------------------------------------------------
@@ -511,12 +538,160 @@ def variants(sources: dict[str, bytes], generic: tuple[str, ...] | None) -> dict
     return out
 
 
+# --- animations ------------------------------------------------------------------------------
+
+
+def cuts(data: bytes, blocks: list[Block]) -> dict[str, bytes]:
+    """`data` cut inside every block: at its start, one byte in, half-way, one byte short."""
+    out: dict[str, bytes] = {}
+    for index, block in enumerate(blocks):
+        points = {"start": block.start, "+1": block.start + 1}
+        points.update(half=(block.start + block.end) // 2, end=block.end - 1)
+        for where, at in points.items():
+            if 0 < at < len(data):
+                out[f"cut-{index}-{block.kind}-{where}"] = data[:at]
+    return out
+
+
+def riff_sized(data: bytes) -> bytes:
+    """The RIFF size field made to match the (cut or edited) length, as a careless writer
+    would: the parser then meets the damage inside the chunks instead of at the header."""
+    return data[:4] + struct.pack("<I", max(0, len(data) - 8)) + data[8:]
+
+
+def animated_cuts(data: bytes) -> dict[str, bytes]:
+    if detect(data) == "gif":
+        return cuts(data, gif_blocks(data))
+    out = cuts(data, webp_blocks(data))
+    out.update({f"{name}-sized": riff_sized(body) for name, body in list(out.items())})
+    return out
+
+
+def at_blocks(kind: str, relative: int, value: bytes, which: slice = slice(None)) -> Mutation:
+    """Overwrite bytes at `relative` within the selected blocks of `kind`."""
+
+    def forge(data: bytes, _: random.Random) -> bytes:
+        parse = gif_blocks if detect(data) == "gif" else webp_blocks
+        out = bytearray(data)
+        for block in [b for b in parse(data) if b.kind == kind][which]:
+            at = block.start + relative
+            out[at : at + len(value)] = value
+        return bytes(out[: len(data)])
+
+    return forge
+
+
+def drop_blocks(kind: str) -> Mutation:
+    def forge(data: bytes, _: random.Random) -> bytes:
+        parse = gif_blocks if detect(data) == "gif" else webp_blocks
+        out, previous = bytearray(), 0
+        for block in (b for b in parse(data) if b.kind == kind):
+            out += data[previous : block.start]
+            previous = block.end
+        out += data[previous:]
+        return riff_sized(bytes(out)) if detect(data) == "webp" else bytes(out)
+
+    return forge
+
+
+def repeat_frames(data: bytes, _: random.Random) -> bytes:
+    """Every frame twice (a GIF's extensions and images after the first image repeated)."""
+    blocks = gif_blocks(data)
+    first = next(b for b in blocks if b.kind in ("graphic-control", "image-descriptor"))
+    body = data[first.start : blocks[-1].start]
+    return data[: first.start] + body + body + data[blocks[-1].start :]
+
+
+LATER = slice(1, None)
+ANIMATED_GIF_FORGERIES: dict[str, Mutation] = {
+    "later-frames-zero-size": at_blocks("image-descriptor", 5, bytes(4), LATER),
+    "later-frames-65535": at_blocks("image-descriptor", 5, b"\xff" * 4, LATER),
+    "later-frames-outside": at_blocks(
+        "image-descriptor", 1, struct.pack("<HH", 60000, 60000), LATER
+    ),
+    "later-frames-wide": at_blocks("image-descriptor", 5, struct.pack("<H", 300), LATER),
+    "last-frame-huge": at_blocks("image-descriptor", 5, b"\xff" * 4, slice(-1, None)),
+    "later-frames-interlaced": at_blocks("image-descriptor", 9, b"\x40", LATER),
+    "later-lzw-code-size-0": at_blocks("lzw-code-size", 0, b"\x00", LATER),
+    "later-lzw-code-size-12": at_blocks("lzw-code-size", 0, b"\x0c", LATER),
+    "zero-delays": at_blocks("graphic-control", 4, b"\x00\x00"),
+    "max-delays": at_blocks("graphic-control", 4, b"\xff\xff"),
+    "gce-size-0": at_blocks("graphic-control", 2, b"\x00"),
+    "gce-disposal-7": at_blocks("graphic-control", 3, b"\x1d"),
+    "loop-65535": at_blocks("netscape-loop", 16, b"\xff\xff"),
+    "netscape-short": at_blocks("netscape-loop", 14, b"\x02"),
+    "netscape-long": at_blocks("netscape-loop", 14, b"\x7f"),
+    "no-netscape": drop_blocks("netscape-loop"),
+    "no-graphic-control": drop_blocks("graphic-control"),
+    "frames-twice": repeat_frames,
+}
+ANIMATED_WEBP_FORGERIES: dict[str, Mutation] = {
+    "anmf-huge": at_blocks("anmf-header", 6, b"\xff" * 6, LATER),
+    "anmf-outside": at_blocks("anmf-header", 0, b"\xff" * 6, LATER),
+    "anmf-wider-than-canvas": at_blocks("anmf-header", 6, struct.pack("<I", 299)[:3], LATER),
+    "anmf-size-mismatch": at_blocks("anmf-header", 6, b"\x00\x00\x00\x00\x00\x00"),
+    "anmf-chunk-huge": at_blocks("anmf", 4, b"\xf0\xff\xff\x7f", LATER),
+    "anmf-chunk-tiny": at_blocks("anmf", 4, b"\x04\x00\x00\x00", LATER),
+    "zero-durations": at_blocks("anmf-header", 12, bytes(3)),
+    "max-durations": at_blocks("anmf-header", 12, b"\xff" * 3),
+    "loop-65535": at_blocks("anim", 12, b"\xff\xff"),
+    "anim-short": at_blocks("anim", 4, b"\x02\x00\x00\x00"),
+    "no-anim": drop_blocks("anim"),
+    "no-animation-flag": at_blocks("vp8x", 8, b"\x10"),
+    "canvas-1x1": at_blocks("vp8x", 12, bytes(6)),
+    "canvas-16384": at_blocks("vp8x", 12, struct.pack("<I", 16383)[:3] * 2),
+    "frame-chunk-renamed": at_blocks("anmf-vp8l", 0, b"VP8 "),
+}
+ANIMATED_FORGERIES = {"gif": ANIMATED_GIF_FORGERIES, "webp": ANIMATED_WEBP_FORGERIES}
+
+
+def animated_sources() -> dict[str, bytes]:
+    """Small animations of each kind: libvips-written GIF (transparency) and lossy WebP
+    (alpha), and hand-written ones with frames of their own sizes, places and disposal."""
+    frames = moving_square(3, 24, 16, alpha=True)
+    colours = palette([(200, 30, 30), (30, 200, 30), (30, 30, 200), (250, 250, 250)])
+    small = [frame_bitstream(f.crop(0, 0, 12, 8), lossless=True) for f in frames]
+    return {
+        "anim-gif": encode_animation(frames, ".gif", [30, 0, 70], 3),
+        "anim-webp": encode_animation(frames, ".webp", [30, 0, 70], 3),
+        "anim-gif-subframes": gif_bytes(24, 16, [
+            GifFrame(bytes(i % 4 for i in range(24 * 16)), 24, 16, palette=colours),
+            GifFrame(bytes([1] * 48), 8, 6, left=3, top=2, transparent=3, disposal=2,
+                     palette=colours),
+            GifFrame(bytes([2] * 40), 10, 4, left=12, top=10, disposal=3, palette=colours),
+        ], loop=0),
+        "anim-webp-subframes": webp_bytes(24, 16, [
+            WebpFrame(frame_bitstream(frames[0], lossless=True), 24, 16),
+            WebpFrame(small[1], 12, 8, left=4, top=2, blend=True, dispose=True),
+            WebpFrame(small[2], 12, 8, left=12, top=8, duration=0),
+        ], loop=7),
+    }  # fmt: skip
+
+
+def animated_variants(sources: dict[str, bytes], generic: tuple[str, ...]) -> dict[str, bytes]:
+    """Cuts at every block, the animation forgeries and the `generic` mutations of each
+    source; inputs that come out byte-identical are sent once."""
+    out: dict[str, bytes] = {}
+    seen: set[bytes] = set()
+    for source, data in sources.items():
+        mutations = {k: GENERIC[k] for k in generic} | ANIMATED_FORGERIES[detect(data) or ""]
+        cases = {name: mutate(data, random.Random(f"{source}:{name}"))
+                 for name, mutate in mutations.items()}  # fmt: skip
+        for name, body in (animated_cuts(data) | cases).items():
+            if body not in seen:
+                seen.add(body)
+                out[f"{source}:{name}"] = body
+    return out
+
+
 # --- running the battery -----------------------------------------------------------------
 
 
-def check_one(port: int, index: int, name: str, body: bytes) -> list[str]:
+def check_one(
+    port: int, index: int, name: str, body: bytes, transforms: list[str] = TRANSFORMS
+) -> list[str]:
     problems = []
-    targets = [TRANSFORMS[index % len(TRANSFORMS)], METADATA]
+    targets = [transforms[index % len(transforms)], METADATA]
     for target in targets:
         try:
             r = raw_request(port, "PUT", target, body, timeout=60)
@@ -532,6 +707,9 @@ def check_one(port: int, index: int, name: str, body: bytes) -> list[str]:
                     size = (str(out.width), str(out.height))
                     if size != (r.header("x-image-width"), r.header("x-image-height")):
                         problems.append(f"{name} {target}: headers do not match the image")
+                    frames = str(info(r.body).frames)
+                    if (r.header("x-image-frames") or "1") != frames:
+                        problems.append(f"{name} {target}: X-Image-Frames is not {frames}")
             else:
                 body_json = json.loads(r.body) if r.header("content-type") == JSON else None
                 if not isinstance(body_json, dict) or "width" not in body_json:
@@ -548,11 +726,13 @@ def check_one(port: int, index: int, name: str, body: bytes) -> list[str]:
     return problems
 
 
-def run_battery(server: ServerProcess, cases: dict[str, bytes]) -> None:
+def run_battery(
+    server: ServerProcess, cases: dict[str, bytes], transforms: list[str] = TRANSFORMS
+) -> None:
     port = server.port
     with ThreadPoolExecutor(max_workers=4) as pool:
         futures = [
-            pool.submit(check_one, port, index, name, body)
+            pool.submit(check_one, port, index, name, body, transforms)
             for index, (name, body) in enumerate(sorted(cases.items()))
         ]
         problems = [problem for future in futures for problem in future.result()]
@@ -594,3 +774,54 @@ def test_full_battery_on_the_corpus(battery_server: ServerProcess) -> None:
         cases[f"corpus/12mp:{name}"] = mutate(big, random.Random(name))
     assert len(cases) > 400
     run_battery(battery_server, cases)
+
+
+def test_animations_cut_at_every_block_and_forged(battery_server: ServerProcess) -> None:
+    cases = animated_variants(animated_sources(), QUICK_GENERIC)
+    assert len(cases) > 300
+    run_battery(battery_server, cases, ANIMATED_TRANSFORMS)
+
+
+@pytest.mark.slow
+def test_corpus_animations_cut_at_every_block_and_forged(battery_server: ServerProcess) -> None:
+    sources = {f"corpus/{n}": (CORPUS / n).read_bytes() for n in ANIMATED_CORPUS}
+    cases = animated_variants(sources, tuple(GENERIC))
+    assert len(cases) > 400
+    run_battery(battery_server, cases, ANIMATED_TRANSFORMS)
+
+
+ANIMATED_CORPUS = ("gif-animated-10f.gif", "webp-animated-10f.webp")
+FRAME_LIMIT = "image: Input image has too many frames"
+
+
+@pytest.mark.parametrize(
+    ("body", "frames", "still"),
+    [
+        (tiny_gif(3000), 3000, 200),
+        (tiny_gif(107_000), 107_000, 200),
+        (tiny_webp(3000), 3000, 200),
+        # libvips reads a WebP's frame index in quadratic time (12 s for this one, on every
+        # route): beyond 10 000 frames a WebP is refused before libvips sees it.
+        (tiny_webp(107_000), 107_000, 400),
+    ],
+    ids=["gif-3000", "gif-107000", "webp-3000", "webp-107000"],
+)
+def test_frame_counts_far_above_the_limit(
+    battery_server: ServerProcess, body: bytes, frames: int, still: int
+) -> None:
+    """With `animated=true` the frame limit (1000) answers at once, from the header; without
+    it only the first frame is decoded (and `pages` counts them all)."""
+    port = battery_server.port
+    for fmt in ("webp", "gif"):
+        r = raw_request(port, "PUT", f"/transform?animated=true&format={fmt}&width=8", body)
+        assert (r.status, r.text) == (400, f"{FRAME_LIMIT} ({frames} > 1000)")
+    for target in ("/transform?format=webp", "/transform?animated=true&format=jpeg", METADATA):
+        r = raw_request(port, "PUT", target, body)
+        assert r.status == still, (target, r.text)
+        if still == 400:
+            assert r.text == f"{FRAME_LIMIT} ({frames} > 10000)"
+        elif target == METADATA:
+            assert json.loads(r.body)["pages"] == frames
+        else:
+            assert info(r.body).frames == 1 and r.header("x-image-frames") is None
+    assert raw_request(port, "GET", "/healthz").status == 200

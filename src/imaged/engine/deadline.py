@@ -41,6 +41,15 @@ class OperationGuard:
         with self._lock:
             self._images.clear()
 
+    def count(self) -> int:
+        with self._lock:
+            return len(self._images)
+
+    def forget_after(self, count: int) -> None:
+        """Stop tracking the images tracked after the first `count`."""
+        with self._lock:
+            del self._images[count:]
+
     @contextmanager
     def active(self) -> Iterator[None]:
         """Make this the guard of the current thread while the operation runs."""
@@ -58,3 +67,20 @@ def track(image: pyvips.Image) -> pyvips.Image:
     if guard is not None:
         guard.track(image)
     return image
+
+
+@contextmanager
+def scope() -> Iterator[None]:
+    """Images tracked inside the block are forgotten when it ends: for work that is finished
+    there (one frame of an animation rendered into memory). A tracked image stays alive, and
+    libvips keeps the pixel buffers of a live image for reuse, so 200 tracked frame
+    pipelines would hold ~50 MB for nothing."""
+    guard: OperationGuard | None = getattr(_local, "guard", None)
+    if guard is None:
+        yield
+        return
+    mark = guard.count()
+    try:
+        yield
+    finally:
+        guard.forget_after(mark)

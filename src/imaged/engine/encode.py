@@ -12,6 +12,7 @@ from typing import Any
 
 import pyvips
 
+from imaged.engine.animation import frame_height
 from imaged.engine.formats import unsupported
 from imaged.engine.load import image_error
 from imaged.engine.options import TransformOptions
@@ -174,8 +175,9 @@ def _either(value: Any, default: Any) -> Any:
 
 
 def encode(image: pyvips.Image, options: TransformOptions) -> bytes:
-    """Encoded bytes of the final image (already 8-bit sRGB, possibly with alpha)."""
-    check_size(options.format, image.width, image.height)
+    """Encoded bytes of the final image (already 8-bit sRGB, possibly with alpha); an
+    animation's frames are stacked (`page-height`), and the size limits apply per frame."""
+    check_size(options.format, image.width, frame_height(image))
     try:
         if options.format == "raw":
             if options.greyscale:

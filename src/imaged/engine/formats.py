@@ -98,6 +98,18 @@ def detect(data: bytes) -> str | None:
     return None
 
 
+def webp_frames(data: bytes) -> int:
+    """The frames (ANMF chunks) of an animated WebP, from the RIFF chunk headers alone; 0
+    for a still WebP. Cheap: libvips reads the frame index of a WebP in time quadratic in
+    its frame count, so hostile counts are found here first (engine/load.py)."""
+    frames, offset = 0, 12
+    while offset + 8 <= len(data):
+        size = int.from_bytes(data[offset + 4 : offset + 8], "little")
+        frames += data[offset : offset + 4] == b"ANMF"
+        offset += 8 + size + (size & 1)
+    return frames
+
+
 def unsupported(direction: Literal["decoding", "encoding"], fmt: str) -> ImageError:
     """A format this libvips cannot read or write (`image: encoding type pdf is not …`)."""
     return ImageError(f"{direction} type {fmt} is not supported")

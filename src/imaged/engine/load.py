@@ -12,13 +12,19 @@ from typing import Any
 import pyvips
 
 from imaged.engine import deadline
-from imaged.engine.formats import LOADERS
+from imaged.engine.formats import LOADERS, webp_frames
 from imaged.engine.options import Limits
 from imaged.errors import ImageError
 
 MAX_BANDS = 5
+PIXEL_LIMIT_EXCEEDED = "Input image exceeds pixel limit"
 SVG_MAX_SIDE = 32767
 _MULTI_PAGE = {"gif", "webp", "tiff", "pdf"}
+# libvips (libwebp's demuxer) finds WebP frame k by walking the frame list from the start,
+# so reading the header of an n-frame WebP takes n² steps: 12 s for 107 000 frames, and a
+# request reads it two or three times. Beyond this many frames (or --max-frames, if
+# larger) a WebP is refused before libvips sees it, on every route.
+WEBP_FRAME_CEILING = 10_000
 
 
 def vips_message(exc: pyvips.Error) -> str:
@@ -68,7 +74,7 @@ def load(data: bytes, fmt: str, **options: Any) -> pyvips.Image:
 def check_limits(image: pyvips.Image, fmt: str, limits: Limits) -> None:
     """Pixel limit, side limit (an extension), band limit, SVG render-size cap (formats.md)."""
     if image.width * image.height > limits.pixel_limit:
-        raise ImageError("Input image exceeds pixel limit")
+        raise ImageError(PIXEL_LIMIT_EXCEEDED)
     if max(image.width, image.height) > limits.side_limit:
         raise ImageError(f"Input image width or height exceeds {limits.side_limit} pixels")
     if image.bands > MAX_BANDS:
@@ -77,8 +83,22 @@ def check_limits(image: pyvips.Image, fmt: str, limits: Limits) -> None:
         raise ImageError(f"Input SVG image exceeds {SVG_MAX_SIDE}x{SVG_MAX_SIDE} pixel limit")
 
 
+def too_many_frames(frames: int, limit: int) -> ImageError:
+    return ImageError(f"Input image has too many frames ({frames} > {limit})")
+
+
+def check_webp_frames(data: bytes, fmt: str, limit: int) -> None:
+    """At most `limit` frames in a WebP, counted without libvips (`WEBP_FRAME_CEILING`)."""
+    # Counting the chunk name is an upper bound and fast; the chunk walk is exact.
+    if fmt == "webp" and data.count(b"ANMF") > limit:
+        frames = webp_frames(data)
+        if frames > limit:
+            raise too_many_frames(frames, limit)
+
+
 def load_checked(data: bytes, fmt: str, limits: Limits) -> pyvips.Image:
     """`load` at full size plus the input limits: the first load of every operation."""
+    check_webp_frames(data, fmt, max(limits.max_frames, WEBP_FRAME_CEILING))
     image = load(data, fmt)
     check_limits(image, fmt, limits)
     return image

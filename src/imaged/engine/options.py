@@ -56,6 +56,7 @@ class ParamWarning:
 class Limits:
     pixel_limit: int = 100_000_000
     side_limit: int = 100000
+    max_frames: int = 1000  # frames of an animated input (animation.md, "Limits")
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class TransformOptions:
     kernel: str = "lanczos3"
     position: str = "center"
     preset: str = "default"
+    animated: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,10 +86,15 @@ class MetadataOptions:
 
 @dataclass(frozen=True)
 class TransformResult:
+    """The encoded output; `width`/`height` are one frame's, `frames` how many it holds, and
+    `warnings` what the request could not have (e.g. an animation in a still format)."""
+
     data: bytes
     format: str
     width: int
     height: int
+    frames: int = 1
+    warnings: tuple[ParamWarning, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,17 @@ from dataclasses import dataclass
 
 import pyvips
 
-from imaged.engine import deadline, geometry, jpegturbo
+from imaged.engine import animation, deadline, geometry, jpegturbo
 from imaged.engine.colour import SIXTEEN_BIT_INTERPRETATIONS, import_to_srgb, to_srgb8
 from imaged.engine.encode import encode
-from imaged.engine.load import image_error, load, load_checked, orientation
-from imaged.engine.options import BOX_BLUR, Limits, TransformOptions, TransformResult
+from imaged.engine.load import check_webp_frames, image_error, load, load_checked, orientation
+from imaged.engine.options import (
+    BOX_BLUR,
+    Limits,
+    ParamWarning,
+    TransformOptions,
+    TransformResult,
+)
 from imaged.engine.orient import apply_orientation, drop_orientation
 
 # Orientations whose geometric fix reads the image out of order (rotations, vertical flip).
@@ -32,6 +38,8 @@ def transform(
 ) -> TransformResult:
     """Decode `data` (detected as `input_format`), transform and encode it."""
     try:
+        if options.animated:
+            return _animated(data, input_format, options, limits)
         image = _pipeline(data, input_format, options, limits)
         encoded = encode(image, options)
     except pyvips.Error as exc:
@@ -45,6 +53,9 @@ class _State:
 
     in_memory: bool = False
     premultiplied: bool = False
+    # Where a smart crop cut (left, top): set by the first frame of an animation, then
+    # reused for every later frame so the animation does not jitter.
+    smart_window: tuple[int, int] | None = None
 
 
 def _pipeline(data: bytes, fmt: str, options: TransformOptions, limits: Limits) -> pyvips.Image:
@@ -68,12 +79,23 @@ def _pipeline(data: bytes, fmt: str, options: TransformOptions, limits: Limits) 
             hs, vs = geometry.resolve_shrink(
                 image.width, image.height, target_width, target_height, options.fit
             )
+    return _process(image, options, hs, vs, orient, _State())
+
+
+def _process(
+    image: pyvips.Image,
+    options: TransformOptions,
+    hs: float,
+    vs: float,
+    orient: int,
+    state: _State,
+) -> pyvips.Image:
+    """Steps 5–15 on one decoded image (or one frame), scaled down by `hs` × `vs`."""
     image = drop_orientation(image)
     image = import_to_srgb(image)
     if options.greyscale:
         image = _gamma(image, 1 / GREY_GAMMA).colourspace("b-w")
 
-    state = _State()
     resize = hs != 1 or vs != 1
     band_format = image.format
     if image.hasalpha() and (resize or options.blur is not None):
@@ -95,6 +117,72 @@ def _pipeline(data: bytes, fmt: str, options: TransformOptions, limits: Limits) 
     # Tracked stages can be killed by the operation time limit even when their inputs
     # are already cached (e.g. a huge blur over a small, fully decoded image).
     return deadline.track(to_srgb8(image))
+
+
+def _animated(data: bytes, fmt: str, options: TransformOptions, limits: Limits) -> TransformResult:
+    """`animated=true`: every frame of a multi-frame input when the output format can hold
+    an animation; otherwise the still-image transform (first frame), with a warning when
+    frames were dropped."""
+    if options.format in animation.ANIMATED_OUTPUTS:  # before libvips reads the frames
+        check_webp_frames(data, fmt, limits.max_frames)
+    first = load_checked(data, fmt, limits)
+    strip = None
+    if options.format in animation.ANIMATED_OUTPUTS:
+        strip = animation.load_strip(data, fmt, limits, first)
+    if strip is None:
+        image = _pipeline(data, fmt, options, limits)
+        warnings: tuple[ParamWarning, ...] = ()
+        if animation.frame_count(first) > 1 and options.format not in animation.ANIMATED_OUTPUTS:
+            warnings = (animation.cannot_animate(options.format),)
+        encoded = encode(image, options)
+        return TransformResult(encoded, options.format, image.width, image.height, 1, warnings)
+    image = _frames_pipeline(strip, options, limits)
+    encoded = encode(image, options)
+    frames = animation.encoded_frames(encoded, options.format, limits)
+    return TransformResult(
+        encoded, options.format, image.width, animation.frame_height(image), frames
+    )
+
+
+def _frames_pipeline(
+    strip: animation.Strip, options: TransformOptions, limits: Limits
+) -> pyvips.Image:
+    """Steps 5–15 on every frame with one geometry, computed from the frame size. No EXIF
+    orientation (animation.md) and no shrink-on-load (GIF has none; libvips decodes animated
+    WebP at full size whatever `scale` says).
+
+    Without a resize, crop, padding or blur every step works pixel by pixel, so the strip
+    goes through as one image. Otherwise each frame is rendered into memory at its output
+    size, first to last (so the sequential strip is read in order): a lazy pipeline per frame
+    joined into one would keep every frame's buffers alive until the save ends (≈ 3.5 MB per
+    1000-px frame), so memory would grow with frames × input size; and a frame's stages are
+    tracked for the time limit only while it renders (`deadline.scope`). The frames held
+    are output-sized, so all of them together must fit the pixel limit. A smart crop picks
+    its window on the first frame, and every later frame is cut at that same window.
+    """
+    if options.width is None and options.height is None and options.blur is None:
+        return animation.join(
+            [_process(strip.image, options, 1, 1, 0, _State())],
+            strip,
+            options.format,
+            strip.frame_height,
+        )
+    hs = vs = 1.0
+    if options.width is not None or options.height is not None:
+        hs, vs = geometry.resolve_shrink(
+            strip.width, strip.frame_height, options.width, options.height, options.fit
+        )
+    first = _State()
+    frames: list[pyvips.Image] = []
+    for index in range(strip.frames):
+        state = first if index == 0 else _State(smart_window=first.smart_window)
+        with deadline.scope():
+            frame = _process(strip.frame(index), options, hs, vs, 0, state)
+            if index == 0:
+                animation.check_output(frame, strip.frames, limits)
+            frames.append(frame.copy_memory())
+    # Tracked, so the time limit also stops the save, which reads the frames from memory.
+    return deadline.track(animation.join(frames, strip, options.format, frames[0].height))
 
 
 def _decode(data: bytes, fmt: str, image: pyvips.Image, shrink: float) -> pyvips.Image:
@@ -146,11 +234,16 @@ def _crop_or_embed(image: pyvips.Image, options: TransformOptions, state: _State
         crop_width, crop_height = geometry.cover_size(width, height, target_width, target_height)
         if (crop_width, crop_height) == (width, height):
             return image
+        if gravity in geometry.SMART_CROPS and state.smart_window is not None:
+            left, top = state.smart_window
+            return image.extract_area(left, top, crop_width, crop_height)
         if gravity in geometry.SMART_CROPS:
             image = _materialise(image, state)
-            return image.smartcrop(
+            cropped = image.smartcrop(
                 crop_width, crop_height, interesting=gravity, premultiplied=state.premultiplied
             )
+            state.smart_window = (-cropped.xoffset, -cropped.yoffset)
+            return cropped
         left, top = geometry.crop_offsets(gravity, width, height, crop_width, crop_height)
         return image.extract_area(left, top, crop_width, crop_height)
     if options.fit == "contain":

@@ -77,6 +77,8 @@ TRANSFORM: tuple[Param, ...] = (
     Param("position", ENUM, "crop and padding anchor, or a smart-crop strategy", _TRANSFORM,
           default=_T.position, choices=POSITIONS),
     Param("preset", ENUM, "encoder tuning", _TRANSFORM, default=_T.preset, choices=PRESETS),
+    Param("animated", BOOLEAN, "keep every frame of an animated input (gif and webp outputs)",
+          _TRANSFORM, default=_T.animated),
 )  # fmt: skip
 
 METADATA: tuple[Param, ...] = (

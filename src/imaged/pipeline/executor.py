@@ -181,13 +181,14 @@ class PipelineRunner:
         except BaseException:
             budget.release(size)
             raise
-        output = {
+        output: dict[str, Any] = {
             "format": result.format,
             "width": result.width,
             "height": result.height,
-            "size": size,
-            "url": url,
         }
+        if result.frames > 1:
+            output["frames"] = result.frames
+        output.update(size=size, url=url)
         metadata = None
         if task.metadata is not None:
             # [QUIRK] the object is already stored; a failure here still fails the task.

@@ -50,7 +50,11 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
 
 def build_state(settings: Settings, logger: Logger, codecs: Codecs | None = None) -> State:
     engine = Engine(
-        Limits(pixel_limit=settings.pixel_limit, side_limit=settings.input_side_limit),
+        Limits(
+            pixel_limit=settings.pixel_limit,
+            side_limit=settings.input_side_limit,
+            max_frames=settings.max_frames,
+        ),
         concurrency=settings.concurrency,
         queue_limit=settings.effective_queue_limit,
         codecs=codecs,

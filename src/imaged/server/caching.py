@@ -84,7 +84,8 @@ class GetJob:
     url: str
     options: TransformOptions | MetadataOptions
     render: Callable[[bytes], Awaitable[Rendered]]
-    warnings: list[ParamWarning]  # shown in X-Imaged-Warnings (empty in strict mode)
+    warnings: list[ParamWarning]  # the parameters' own, for X-Imaged-Warnings
+    strict: bool
     negotiated: bool = False  # `Vary: Accept`
 
     @property
@@ -234,12 +235,13 @@ class Caching:
             if job.negotiated:
                 headers["Vary"] = "Accept"
             return web.Response(status=304, headers=headers)
+        response = ok_response(
+            request, rendered, job.warnings, job.strict, negotiated=job.negotiated, extra=headers
+        )
         self._recorder.cache_result(
             "hit" if hit else "revalidated" if validated.revalidated else "miss"
         )
-        return ok_response(
-            request, rendered, job.warnings, negotiated=job.negotiated, extra=headers
-        )
+        return response
 
 
 # The server's caching layer, on the application when fetching is enabled.

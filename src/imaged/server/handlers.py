@@ -68,11 +68,6 @@ def _source_url(values: QueryDict) -> str:
     return url
 
 
-def _shown(warnings: list[ParamWarning], values: QueryDict) -> list[ParamWarning]:
-    """The parameter warnings a 200 reports: none in strict mode (there they were a 400)."""
-    return [] if is_strict(values) else warnings
-
-
 # --- /transform -------------------------------------------------------------------------
 
 
@@ -93,8 +88,8 @@ async def put_transform(request: web.Request) -> web.Response:
     if data is None:
         raise BadRequest(MISSING_BODY)
     rendered = await render_transform(state.engine, data, parsed.options)
-    warnings = _shown(parsed.warnings, values)
-    return ok_response(request, rendered, warnings, negotiated=parsed.negotiated)
+    strict = is_strict(values)
+    return ok_response(request, rendered, parsed.warnings, strict, negotiated=parsed.negotiated)
 
 
 async def get_transform(request: web.Request) -> web.Response:
@@ -107,8 +102,8 @@ async def get_transform(request: web.Request) -> web.Response:
     async def render(data: bytes) -> Rendered:
         return await render_transform(engine, data, options)
 
-    warnings = _shown(parsed.warnings, values)
-    job = GetJob(TRANSFORM_ROUTE, url, options, render, warnings, parsed.negotiated)
+    strict = is_strict(values)
+    job = GetJob(TRANSFORM_ROUTE, url, options, render, parsed.warnings, strict, parsed.negotiated)
     return await request.app[CACHING].serve(request, job)
 
 
@@ -116,11 +111,11 @@ async def get_transform(request: web.Request) -> web.Response:
 
 
 def _parse_metadata(values: QueryDict) -> tuple[MetadataOptions, list[ParamWarning]]:
-    """The options and the warnings a 200 reports; the strict 400 (JSON) comes first."""
+    """The options and the warnings; the strict 400 (JSON) comes first."""
     options, warnings = parse_metadata_query(values)
     if is_strict(values) and warnings:
         raise StrictMetadataError(strict_json(warnings))
-    return options, _shown(warnings, values)
+    return options, warnings
 
 
 async def put_metadata(request: web.Request) -> web.Response:
@@ -128,8 +123,10 @@ async def put_metadata(request: web.Request) -> web.Response:
     data = await _upload(request, state)
     if data is None:
         raise BadRequest(MISSING_BODY)
-    options, warnings = _parse_metadata(_query(request))
-    return ok_response(request, await render_metadata(state.engine, data, options), warnings)
+    values = _query(request)
+    options, warnings = _parse_metadata(values)
+    rendered = await render_metadata(state.engine, data, options)
+    return ok_response(request, rendered, warnings, is_strict(values))
 
 
 async def get_metadata(request: web.Request) -> web.Response:
@@ -142,5 +139,5 @@ async def get_metadata(request: web.Request) -> web.Response:
     async def render(data: bytes) -> Rendered:
         return await render_metadata(engine, data, options)
 
-    job = GetJob(METADATA_ROUTE, url, options, render, warnings)
+    job = GetJob(METADATA_ROUTE, url, options, render, warnings, is_strict(values))
     return await request.app[CACHING].serve(request, job)

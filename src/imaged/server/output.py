@@ -16,8 +16,9 @@ from aiohttp import web
 from imaged.engine.core import Engine
 from imaged.engine.formats import MIME_TYPES
 from imaged.engine.options import MetadataOptions, ParamWarning, TransformOptions
+from imaged.errors import BadRequest
 from imaged.jsonfmt import dumps
-from imaged.params.query import warnings_header
+from imaged.params.query import strict_text, warnings_header
 from imaged.server.errors import JSON
 from imaged.server.state import STARTED
 from imaged.timing import elapsed_ms
@@ -27,18 +28,27 @@ JSON_CONTENT_TYPE = f"{JSON}; charset=utf-8"
 
 @dataclass(frozen=True)
 class Rendered:
-    """A successful operation's response, independent of the request that asked for it."""
+    """A successful operation's response, independent of the request that asked for it.
+
+    `warnings` were found while processing: what only the image could tell about the
+    request (an animation into a still format, animation.md), which strict mode refuses
+    (`strict_refuses`), or a notice such as metadata's ignored EXIF block, shown in both
+    modes."""
 
     body: bytes
     content_type: str
     headers: tuple[tuple[str, str], ...] = ()  # e.g. X-Image-Width, X-Image-Height
-    warnings: tuple[ParamWarning, ...] = ()  # found while processing (a bad EXIF block)
+    warnings: tuple[ParamWarning, ...] = ()
+    strict_refuses: bool = False
 
 
 async def render_transform(engine: Engine, data: bytes, options: TransformOptions) -> Rendered:
     result = await engine.transform(data, options)
-    headers = (("X-Image-Width", str(result.width)), ("X-Image-Height", str(result.height)))
-    return Rendered(result.data, MIME_TYPES[result.format], headers)
+    headers = [("X-Image-Width", str(result.width)), ("X-Image-Height", str(result.height))]
+    if result.frames > 1:
+        headers.append(("X-Image-Frames", str(result.frames)))
+    mime = MIME_TYPES[result.format]
+    return Rendered(result.data, mime, tuple(headers), result.warnings, strict_refuses=True)
 
 
 async def render_metadata(engine: Engine, data: bytes, options: MetadataOptions) -> Rendered:
@@ -51,15 +61,19 @@ def ok_response(
     request: web.Request,
     rendered: Rendered,
     warnings: list[ParamWarning],
+    strict: bool,
     *,
     negotiated: bool = False,
     extra: dict[str, str] | None = None,
 ) -> web.Response:
-    """The 200: `rendered` plus this request's headers. `warnings` are the request's own
-    parameter warnings (empty in strict mode); `extra` the caching headers of GET routes."""
+    """The 200 of `rendered` for this request, or its strict-mode 400. `warnings` are the
+    request's own parameter warnings (in strict mode there were none, or it was a 400
+    already); `extra` the caching headers of GET routes."""
+    if strict and rendered.strict_refuses and rendered.warnings:
+        raise BadRequest(strict_text(list(rendered.warnings)))
     headers = dict(rendered.headers)
     headers["X-Response-Time-Ms"] = str(elapsed_ms(request[STARTED]))
-    all_warnings = [*warnings, *rendered.warnings]
+    all_warnings = [*([] if strict else warnings), *rendered.warnings]
     if all_warnings:
         headers["X-Imaged-Warnings"] = warnings_header(all_warnings)
     if negotiated:
