@@ -373,3 +373,27 @@ def test_max_pipeline_tasks_validated_even_when_pipeline_off() -> None:
 def test_usage_error_type() -> None:
     with pytest.raises(UsageError):
         resolve(["positional"], {})
+
+
+def test_caching_settings() -> None:
+    """caching.md: `--cache-control` is printable ASCII (empty = no header), the result
+    cache size 0 or more (0 = off), its TTL 1 or more."""
+    defaults = resolve([], {})
+    assert defaults.cache_control == "public, max-age=31536000"
+    assert (defaults.result_cache_size, defaults.result_cache_ttl) == (0, 3600)
+    assert resolve(["--cache-control", ""], {}).cache_control == ""
+    assert resolve([], {"CACHE_CONTROL": " private, no-cache "}).cache_control == (
+        "private, no-cache"
+    )
+    assert resolve(["--result-cache-size", "1048576"], {}).result_cache_size == 1048576
+    injected = re.compile(f"{LINE_TIME} FATAL Invalid cache control value=.*")
+    size, ttl = "Invalid result cache size", "Invalid result cache TTL"
+    assert_fatal(
+        [
+            (["--cache-control", "max-age=1\tx"], None,
+             fatal_line("Invalid cache control", value='"max-age=1\tx"')),
+            ([], {"CACHE_CONTROL": "public\nX-Injected: 1"}, injected),
+            (["--result-cache-size", "-1"], None, fatal_line(size, value="-1")),
+            ([], {"RESULT_CACHE_TTL": "0"}, fatal_line(ttl, value="0")),
+        ]
+    )  # fmt: skip

@@ -355,13 +355,13 @@ def _api_tokens(raw: str) -> tuple[str, ...]:
 
 
 _INVALID_CACHE_CONTROL = "Invalid cache control"
-_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")
+PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")  # what may go into a header value of ours
 
 
 def _cache_control(raw: str) -> str:
     """Any printable ASCII (surrounding spaces dropped); "" means no header. A control
     character could split or corrupt the header, so it is refused."""
-    if not _PRINTABLE_ASCII.fullmatch(raw):
+    if not PRINTABLE_ASCII.fullmatch(raw):
         raise ConfigError(_INVALID_CACHE_CONTROL, value=raw)
     return raw.strip(" ")
 

@@ -34,7 +34,7 @@ from imaged.server.coalesce import Flight, Flights
 from imaged.server.conditional import Conditions, last_modified, make_etag, source_digest
 from imaged.server.output import Rendered, ok_response
 from imaged.server.resultcache import Entry, ResultCache
-from imaged.settings import Settings
+from imaged.settings import PRINTABLE_ASCII, Settings
 
 if TYPE_CHECKING:
     from imaged.fetch.client import Fetcher
@@ -49,7 +49,6 @@ _HASH_INLINE_LIMIT = 256 * 1024
 # `max-age=N` / `s-maxage=N` (any case, N possibly quoted), not the end of a longer name.
 _TCHAR_BEFORE = r"(?<![A-Za-z0-9!#$%&'*+.^_`|~-])"
 _MAX_AGE = re.compile(_TCHAR_BEFORE + r'(max-age|s-maxage)[ \t]*=[ \t]*"?([0-9]+)"?', re.I)
-_PRINTABLE = re.compile(r"[\x20-\x7e]*")  # what an origin validator must be to be sent back
 
 
 # --- metrics seam ---------------------------------------------------------------------------
@@ -255,7 +254,7 @@ def _matches(conditions: Conditions, validated: Validated) -> bool:
 def _validator(value: str | None) -> str | None:
     """An origin validator worth sending back: printable ASCII only (anything else could
     not be a valid header value of ours)."""
-    return value if value is not None and _PRINTABLE.fullmatch(value) else None
+    return value if value is not None and PRINTABLE_ASCII.fullmatch(value) else None
 
 
 def _origin_validators(
