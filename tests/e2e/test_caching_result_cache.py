@@ -206,3 +206,12 @@ def test_what_only_the_image_tells_is_judged_per_request(
     assert again.headers["x-cache"] == "HIT"
     assert again.headers["x-imaged-warnings"] == warning
     assert len(origin.requests_for("/res/animated")) == 1
+
+
+def test_the_startup_log_names_the_cache(origin: Origin) -> None:
+    with fetching_server("--result-cache-size", "1000", "--result-cache-ttl", "5") as (proc, _):
+        assert "INFO result cache size=1000 ttl=5" in proc.log()
+    with fetching_server() as (proc, client):
+        assert "result cache" not in proc.log()
+        response = client.get("/transform", params={"url": origin.put("off", Resource(JPEG))})
+        assert response.status_code == 200 and "x-cache" not in response.headers
