@@ -103,6 +103,66 @@ def tiff(
     return (b"Exif\0\0" if prefix else b"") + bytes(out)
 
 
+def every_field() -> tuple[list[Entry], list[Entry], list[Entry]]:
+    """(IFD0, Exif, GPS) entries from which every key of the `exif` object is mapped
+    (tests/test_exif.py lists the result; the API description test checks its schema)."""
+    image = [
+        ascii_entry(0x010F, "Canon"),
+        ascii_entry(0x0110, "EOS R5"),
+        ascii_entry(0x0131, "Firmware 1.8"),
+        short(0x0112, 6),
+        ascii_entry(0x010E, "A lake"),
+        ascii_entry(0x013B, "Ann"),
+        ascii_entry(0x8298, "(c) Ann"),
+        short(0x4746, 4),
+        ascii_entry(0x0132, "2001:01:01 01:01:01"),  # IFD0 DateTime: never used
+    ]
+    photo = [
+        ascii_entry(0xA433, "Canon"),
+        ascii_entry(0xA434, "RF24-105mm"),
+        ascii_entry(0xA435, "0000c0ffee"),
+        ascii_entry(0xA431, "031021000123"),
+        undefined(0xA420, b"abcdef0123456789abcdef0123456789\0"),
+        ascii_entry(0x9003, "2024:01:15 10:30:00"),  # DateTimeOriginal
+        ascii_entry(0x9010, "-05:00"),  # OffsetTime
+        rational(0x829A, (1, 250)),
+        rational(0x829D, (28, 10)),
+        rational(0x920A, (50, 1)),
+        short(0xA405, 75),
+        short(0x8827, 400),
+        short(0x9209, 16),
+        short(0x8822, 3),
+        srational(0x9204, (-2, 3)),
+        short(0x9207, 5),
+        short(0xA403, 0),
+        short(0xA001, 1),
+        srational(0x9203, (45, 10)),
+        rational(0x9205, (297, 100)),
+        rational(0x9206, (5, 2)),
+        short(0x9208, 21),
+        short(0xA406, 3),
+        short(0xA408, 1),
+        short(0xA409, 2),
+        short(0xA40A, 2),
+        rational(0xA404, (2345, 1000)),
+        undefined(0x9286, b"ASCII\0\0\0Hello there  "),
+    ]
+    gps = [
+        ascii_entry(0x0001, "N"),
+        rational(0x0002, (40, 1), (26, 1), (46, 1)),
+        ascii_entry(0x0003, "W"),
+        rational(0x0004, (74, 1), (0, 1), (21, 1)),
+        Entry(0x0005, BYTE, [1]),
+        rational(0x0006, (12345, 100)),
+        ascii_entry(0x000C, "M"),
+        rational(0x000D, (60, 1)),
+        rational(0x0011, (123456, 1000)),
+        rational(0x0007, (14, 1), (30, 1), (455, 10)),
+        ascii_entry(0x001D, "2024:06:15"),
+    ]
+    return image, photo, gps
+
+
 def plain_jpeg(width: int = 16, height: int = 12, **save: object) -> bytes:
     image = pyvips.Image.black(width, height, bands=3).linear(1, [90, 140, 200]).cast("uchar")
     return bytes(image.copy(interpretation="srgb").jpegsave_buffer(keep="none", **save))

@@ -51,7 +51,6 @@ TRANSFORMS = [
     "/transform?greyscale=1&format=gif&width=32&position=entropy&height=32",
     "/transform?format=tiff&width=20&fit=fill&height=70",
 ]
-METADATA = "/metadata?exif=1&stats=1&thumbhash=1"
 ANIMATED_TRANSFORMS = [
     "/transform?animated=true&format=webp",
     "/transform?animated=true&format=gif&width=16",
@@ -59,6 +58,7 @@ ANIMATED_TRANSFORMS = [
     "/transform?animated=true&format=gif&width=12&height=12&position=attention&greyscale=1",
     "/transform?animated=true&format=png&width=10",
 ]
+METADATA = "/metadata?exif=1&stats=1&thumbhash=1&blurhash=1"
 
 
 # --- generic mutations -------------------------------------------------------------------

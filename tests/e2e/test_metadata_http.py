@@ -23,7 +23,7 @@ BASE_KEYS = [
     "format", "width", "height", "size", "space", "channels", "depth", "density",
     "resolutionUnit", "chromaSubsampling", "isProgressive", "isPalette", "bitsPerSample",
     "pages", "pageHeight", "loop", "delay", "background", "orientation", "hasProfile",
-    "hasAlpha", "exif", "stats", "thumbhash",
+    "hasAlpha", "exif", "stats", "thumbhash", "blurhash",
 ]  # fmt: skip
 
 

@@ -1,12 +1,13 @@
 """Metadata extraction (metadata.md, "Procedure"): runs in a worker thread under one permit.
 
 One load serves everything: the base fields come from its header alone (no pixels are
-decoded unless `stats` or `thumbhash` is asked for). When pixels are needed they are decoded
-once into memory, and the statistics and the ThumbHash (nearest-neighbour reduction of the
-decoded pixels) all read that one decode — unless the decoded image would exceed
-`DECODE_IN_MEMORY` (an image under the pixel limit can take 800 MB: 100 MP of 16-bit RGBA,
-from a PNG of a few hundred kB). Then every pass decodes it again, sequentially, and memory
-stays at a few scanlines: slower, but a hostile upload cannot take the server's memory.
+decoded unless `stats`, `thumbhash` or `blurhash` is asked for). When pixels are needed they
+are decoded once into memory, and the statistics and the placeholders (ThumbHash and BlurHash
+both read one nearest-neighbour reduction of the decoded pixels) all read that one decode —
+unless the decoded image would exceed `DECODE_IN_MEMORY` (an image under the pixel limit can
+take 800 MB: 100 MP of 16-bit RGBA, from a PNG of a few hundred kB). Then every pass decodes
+it again, sequentially, and memory stays at a few scanlines: slower, but a hostile upload
+cannot take the server's memory.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import pyvips
 
-from imaged.engine import jpegturbo, stats, thumbhash
+from imaged.engine import blurhash, jpegturbo, stats, thumbhash
 from imaged.engine.colour import has_profile
 from imaged.engine.exif_fields import exif_object
 from imaged.engine.load import image_error, load, load_checked, orientation
@@ -130,7 +131,7 @@ def extract(
         if malformed:
             warnings.append(EXIF_WARNING)
     try:
-        if options.stats or options.thumbhash:
+        if options.needs_pixels:
             _pixel_fields(fields, image, data, input_format, options)
     except pyvips.Error as exc:
         raise image_error(exc) from exc
@@ -146,7 +147,8 @@ def _pixel_fields(
     input_format: str,
     options: MetadataOptions,
 ) -> None:
-    """`stats` and `thumbhash` from one decode in memory, or one sequential decode per pass."""
+    """`stats`, `thumbhash` and `blurhash` from one decode in memory, or one sequential decode
+    per pass; both placeholders read the same reduced RGBA pixels."""
     reread: stats.Reread | None = None
     if stats.decoded_bytes(image) <= DECODE_IN_MEMORY:
         decoded = jpegturbo.decode(data, input_format, image)
@@ -157,5 +159,9 @@ def _pixel_fields(
         fields["stats"] = stats.compute(image, reread)
         if reread is not None:
             image = reread()
-    if options.thumbhash:
-        fields["thumbhash"] = thumbhash.of_image(image, orientation(image))
+    if options.thumbhash or options.blurhash:
+        width, height, pixels = thumbhash.rgba_pixels(image, orientation(image))
+        if options.thumbhash:
+            fields["thumbhash"] = thumbhash.of_pixels(width, height, pixels)
+        if options.blurhash:
+            fields["blurhash"] = blurhash.of_rgba(pixels)

@@ -82,6 +82,12 @@ class MetadataOptions:
     exif: bool = False
     stats: bool = False
     thumbhash: bool = False
+    blurhash: bool = False
+
+    @property
+    def needs_pixels(self) -> bool:
+        """Whether a field is computed from decoded pixels (only the header is read else)."""
+        return self.stats or self.thumbhash or self.blurhash
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@
 with the same IEEE operations in the same order, and each DCT sum is accumulated
 left-to-right in the reference's loop order (`cumsum`, not numpy's pairwise `sum`), so
 rounding boundaries fall exactly where they do in JavaScript.
-`of_image` prepares the ≤ 100×100 RGBA input from an already decoded image.
+`rgba_pixels` prepares the ≤ 100×100 RGBA input from an already decoded image (BlurHash reads
+the same pixels, `engine/blurhash.py`).
 """
 
 from __future__ import annotations
@@ -164,7 +165,6 @@ def rgba_pixels(image: pyvips.Image, orientation: int) -> tuple[int, int, npt.ND
     return image.width, image.height, pixels
 
 
-def of_image(image: pyvips.Image, orientation: int) -> str:
-    """The base64 ThumbHash of a decoded image (metadata.md, ThumbHash steps 1–5)."""
-    width, height, pixels = rgba_pixels(image, orientation)
+def of_pixels(width: int, height: int, pixels: npt.NDArray[np.uint8]) -> str:
+    """The base64 ThumbHash of `rgba_pixels`' result (metadata.md, ThumbHash steps 4–5)."""
     return to_base64(encode(width, height, pixels))

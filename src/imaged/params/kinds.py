@@ -115,10 +115,32 @@ class Param:
     choices: tuple[str, ...] = ()
     ranges: Mapping[str, tuple[int, int]] = field(default_factory=lambda: MappingProxyType({}))
     get_only: bool = False  # only meaningful on GET routes (known, and ignored, on PUT)
+    required: bool = False  # a request without it fails (documented as required)
+    example: object = None  # a typical value, shown in the API description
 
     def bounds(self, ctx: Context) -> tuple[float, float]:
         """(minimum, maximum) with `DIMENSION_LIMIT` resolved for this server."""
         return _resolve(self.minimum, ctx), _resolve(self.maximum, ctx)
+
+    def schema(self, ctx: Context) -> dict[str, Any]:
+        """The JSON Schema of a valid value (the API description, `server/openapi.py`): the
+        kind's type, the bounds with `--dimension-limit` resolved (a per-format range gives
+        the overall one plus `x-ranges`), the choices, the default and the example."""
+        kind_type = self.kind.json_type
+        schema: dict[str, Any] = {"type": kind_type if isinstance(kind_type, str) else [*kind_type]}
+        if self.minimum is not None and self.maximum is not None:
+            schema["minimum"], schema["maximum"] = self.bounds(ctx)
+        if self.ranges:
+            schema["minimum"] = min(lo for lo, _ in self.ranges.values())
+            schema["maximum"] = max(hi for _, hi in self.ranges.values())
+            schema["x-ranges"] = {fmt: [lo, hi] for fmt, (lo, hi) in self.ranges.items()}
+        if self.choices:
+            schema["enum"] = list(self.choices)
+        if self.default is not None:
+            schema["default"] = self.default
+        if self.example is not None:
+            schema["examples"] = [self.example]
+        return schema
 
 
 def _resolve(bound: Bound | None, ctx: Context) -> float:

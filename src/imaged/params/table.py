@@ -55,7 +55,7 @@ def _metadata_flag(name: str, description: str) -> Param:
 
 
 TRANSFORM: tuple[Param, ...] = (
-    Param("format", FORMAT, "output format; a comma list is negotiated against Accept",
+    Param("format", FORMAT, "output format (query: a comma list is negotiated against Accept)",
           _TRANSFORM, default=_T.format, choices=FORMATS),
     Param("width", INTEGER, "output width in pixels (never enlarges)", _TRANSFORM,
           minimum=1, maximum=DIMENSION_LIMIT),
@@ -85,6 +85,7 @@ METADATA: tuple[Param, ...] = (
     _metadata_flag("exif", "include the EXIF fields"),
     _metadata_flag("stats", "include pixel statistics"),
     _metadata_flag("thumbhash", "include the ThumbHash placeholder"),
+    _metadata_flag("blurhash", "include the BlurHash placeholder (4×3 components)"),
 )
 
 # Metadata flags have no bounds or format dependence.
@@ -93,7 +94,7 @@ METADATA_CONTEXT = Context(dimension_limit=0)
 # Read by the HTTP layer on every route; known everywhere, never warned.
 CONTROL: tuple[Param, ...] = (
     Param("url", TEXT, "source image URL (GET routes)", ALL_ROUTES, option=False,
-          get_only=True),
+          get_only=True, required=True, example="https://example.com/photo.jpg"),
     Param("strict", BOOLEAN, "turn every warning into a 400", ALL_ROUTES, option=False),
     # Signed URLs (access.md): checked by server/access.py before any parsing, and known
     # whether or not signing is configured, so clients can sign before it is enforced.

@@ -9,7 +9,7 @@ from imaged.engine.core import Engine
 from imaged.engine.formats import Codecs
 from imaged.engine.options import Limits
 from imaged.log import Logger
-from imaged.server import handlers
+from imaged.server import handlers, openapi
 from imaged.server.access import access_middleware, refused
 from imaged.server.body import check_content_type, check_declared_length
 from imaged.server.caching import CACHING, Caching, no_store_middleware
@@ -85,6 +85,7 @@ def create_app(state: State) -> web.Application:
     )
     app[STATE] = state
     app.router.add_get("/healthz", handlers.healthz)
+    openapi.add_route(app)
     app.router.add_put("/transform", handlers.put_transform, expect_handler=expect_continue)
     app.router.add_put("/metadata", handlers.put_metadata, expect_handler=expect_continue)
     if state.fetcher is not None:
