@@ -281,6 +281,29 @@ def animation_table(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def overhead_table(section: dict[str, Any]) -> str:
+    return table(
+        ["case", "CPU ms/req without", "with --metrics-listen", "recording", "median round",
+         "control pair", "scrape ms", "total (scrape / 15 s)", "requests", "target < 2 %"],
+        (
+            [
+                f"{c['case']}: {c['title']}",
+                _num(c["cpu_ms_without"], 3),
+                _num(c["cpu_ms_with"], 3),
+                f"{c['recording_difference'] * 100:+.2f} %",
+                f"{c['median_round_difference'] * 100:+.2f} %",
+                "–" if c.get("control_difference") is None
+                else f"{c['control_difference'] * 100:+.2f} %",
+                _num(c["scrape_cpu_ms"], 2),
+                f"{c['difference'] * 100:+.2f} %",
+                f"{c['requests_without']} / {c['requests_with']}",
+                "yes" if c["met"] else "**no**",
+            ]
+            for c in section["cases"]
+        ),
+    )  # fmt: skip
+
+
 def caching_table(rows: list[dict[str, Any]]) -> str:
     return table(
         ["variant", "conc", "req/s", "p50 ms", "p99 ms", "CPU ms/req", "origin/req", "err"],
@@ -331,6 +354,19 @@ def markdown(results: dict[str, Any]) -> str:
     if results.get("animation"):
         parts += ["", "## Animations (`animated=true`, one request at a time)", ""]
         parts += [animation_table(results["animation"])]
+    if results.get("metrics_overhead"):
+        section = results["metrics_overhead"]
+        parts += ["", "## Cost of metrics: CPU per request with and without --metrics-listen", ""]
+        parts += [
+            f"Both servers under the same load at the same time, {section['rounds']} rounds "
+            f"(a fresh pair each) of {section['duration']} s at {section['connections']} "
+            "connections each; "
+            f"a scrape's CPU is charged at one scrape per {section['scrape_interval']:g} s. "
+            f"Recording one request in-process: {section['recording_us']:.1f} µs.",
+            "",
+            overhead_table(section),
+        ]
+
     if results.get("caching"):
         parts += ["", "## Caching: a hot URL and 304s (W2 fetched from a loopback origin)", ""]
         parts += [caching_table(results["caching"])]

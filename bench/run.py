@@ -20,7 +20,7 @@ if __package__ in (None, ""):
 
 import pyvips
 
-from bench import animation, caching, loadgen, memory, quality, report
+from bench import animation, caching, loadgen, memory, overhead, quality, report
 from bench.inproc import thumbnail_output
 from bench.measure import (
     Probe,
@@ -45,7 +45,7 @@ from imaged.engine.jpegturbo import FORCE_LIBVIPS_ENV
 # imaged-libvips: imaged with its JPEG decode forced back onto libvips (the A/B of
 # engine/jpegturbo.py; FORCE_LIBVIPS_ENV exists for this benchmark only).
 PEERS = ("imaged", "imaged-libvips", "pyvips", "thumbor")
-SECTIONS = ("matrix", "memory", "scaling", "animation", "caching")
+SECTIONS = ("matrix", "memory", "scaling", "animation", "metrics", "caching")
 
 
 def _csv(text: str) -> list[str]:
@@ -82,6 +82,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--scaling-workload", default="W1")
     p.add_argument("--scaling-levels", default="1,2,4", help="--concurrency values")
     p.add_argument("--animation-requests", type=int, default=5, help="requests per animation case")
+    p.add_argument(
+        "--overhead-rounds",
+        type=int,
+        default=None,
+        help="metrics section: rounds, each a fresh pair of servers (default 8; 1 with --quick)",
+    )
     p.add_argument("--loadgen", default="auto", choices=("auto", "wrk", "python"))
     p.add_argument("--out", default=str(ROOT / "bench" / "results"))
     p.add_argument("--no-install", action="store_true", help="never create the thumbor venv")
@@ -95,6 +101,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.animation_requests = min(args.animation_requests, 2)
     if args.rounds is None:
         args.rounds = 1 if args.quick else 2
+    if args.overhead_rounds is None:
+        args.overhead_rounds = 1 if args.quick else 8
     return args
 
 
@@ -215,6 +223,21 @@ def run_scaling(args: argparse.Namespace, tool: str, allocator: str) -> list[dic
     return rows
 
 
+def run_overhead(args: argparse.Namespace, tool: str, allocator: str) -> dict[str, Any]:
+    """CPU per request with and without --metrics-listen (bench/overhead.py)."""
+    with memory.temp_dir() as tmp:
+        return overhead.run(
+            tool,
+            allocator,
+            args.server_concurrency,
+            Path(tmp),
+            duration=max(args.duration, 1.0),
+            rounds=max(1, args.overhead_rounds),
+            control=not args.quick,
+            progress=progress,
+        )
+
+
 def write(results: dict[str, Any], out_dir: Path, stamp: str) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     text = report.markdown(results)
@@ -287,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         for row in results["animation"]:
             progress(f"  {row['key']}: {row['cpu_ms']:.0f} ms/req, +{row['above_idle_mb']:.0f} MB")
+    if "metrics" in sections:
+        progress("metrics overhead: with and without --metrics-listen")
+        results["metrics_overhead"] = run_overhead(args, tool, allocator)
     if "caching" in sections:
         progress("caching: hot URL and 304s")
         results["caching"] = caching.run(

@@ -309,6 +309,45 @@ def test_blurhash_cost_script_runs() -> None:
         assert set(result[view]) == {"thumbhash_ms", "thumbhash_blurhash_ms", "added_ms"}
 
 
+def test_metrics_overhead_section_against_the_real_servers(tmp_path: Path) -> None:
+    """bench/overhead.py: both servers measured in the same windows, the scrape cost charged
+    per request, the in-process recording cost, and its table."""
+    from bench import overhead
+
+    lines: list[str] = []
+    out = overhead.run(
+        "python", "glibc", 1, tmp_path, connections=1, duration=1.0, rounds=2, control=False,
+        progress=lines.append,
+    )  # fmt: skip
+    assert [c["case"] for c in out["cases"]] == ["W2", "M0"]
+    for case in out["cases"]:
+        assert case["errors"] == 0
+        assert case["requests_without"] > 0 and case["requests_with"] > 0
+        assert case["cpu_ms_without"] > 0 and case["cpu_ms_with"] > 0
+        assert case["scrape_cpu_ms"] > 0
+        assert case["control_difference"] is None  # the control pair was not asked for
+        assert case["difference"] == pytest.approx(
+            case["recording_difference"] + case["scrape_ms_per_request"] / case["cpu_ms_without"]
+        )
+    assert 0 < out["recording_us"] < 1000  # microseconds, not milliseconds
+    assert sum("round" in line for line in lines) == 4
+    text = report.markdown({"meta": _META, "metrics_overhead": out})
+    assert "## Cost of metrics: CPU per request with and without --metrics-listen" in text
+    assert "| M0: tiny PUT /metadata" in text
+
+
+_META = {
+    "started": "now",
+    "cpus": 2,
+    "loadavg_before": "0",
+    "server_concurrency": 1,
+    "allocator": "glibc",
+    "vips": "8",
+    "loadgen": "python",
+    "duration": 1.0,
+}
+
+
 def test_caching_section_end_to_end(tmp_path: Path) -> None:
     """The hot URL and 304 workloads against the real server and the harness's origin."""
     cmd = [sys.executable, "bench/run.py", "--quick", "--duration", "1", "--loadgen", "python"]

@@ -1,4 +1,5 @@
-"""`Engine` (engine/core.py): SVG operations run one at a time, everything else in parallel."""
+"""`Engine` (engine/core.py): SVG operations run one at a time, everything else in parallel;
+the observer seam the metrics plug into."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from imaged.engine import core, metadata, transform
 from imaged.engine.core import Engine
 from imaged.engine.formats import Codecs
 from imaged.engine.options import Limits, MetadataOptions, TransformOptions
-from tests.waiting import DEADLINE
+from imaged.errors import ImageError, ServerBusy
+from tests.waiting import DEADLINE, await_until
 
 CODECS = Codecs(decoders=("png", "svg"), encoders=("png",))
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8"/></svg>'
@@ -76,3 +78,71 @@ async def test_only_svg_operations_are_serialised(
     else:
         assert overlap.most >= 2
     assert "svg" in core.SERIAL_FORMATS
+
+
+class Recorder:
+    """An `EngineObserver` that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.done: list[tuple[str, str, bool, float | None]] = []
+        self.rejections = 0
+
+    def operation_done(self, operation: str, fmt: str, ok: bool, held: float | None) -> None:
+        self.done.append((operation, fmt, ok, held))
+
+    def rejected(self) -> None:
+        self.rejections += 1
+
+
+async def test_the_observer_hears_every_operation_with_its_format_and_outcome() -> None:
+    seen = Recorder()
+    engine = Engine(Limits(), concurrency=1, queue_limit=4, codecs=CODECS, observer=seen)
+    try:
+        await engine.transform(PNG, TransformOptions(format="png"))
+        await engine.metadata(SVG, MetadataOptions())
+        with pytest.raises(ImageError):
+            await engine.transform(b"not an image", TransformOptions(format="png"))
+        with pytest.raises(ImageError):
+            await engine.metadata(b"not an image", MetadataOptions())
+        gif = bytes(pyvips.Image.black(4, 4).gifsave_buffer())  # detected, not a decoder here
+        with pytest.raises(ImageError):
+            await engine.metadata(gif, MetadataOptions())
+    finally:
+        engine.close()
+    assert [entry[:3] for entry in seen.done] == [
+        ("transform", "png", True),
+        ("metadata", "svg", True),
+        ("transform", "png", False),  # the output format, even when the input is unknown
+        ("metadata", "unknown", False),
+        ("metadata", "gif", False),
+    ]
+    held = [entry[3] for entry in seen.done]
+    assert held[0] is not None and held[0] > 0 and held[1] is not None and held[1] > 0
+    assert held[2:] == [None, None, None]  # refused before a permit
+    assert seen.rejections == 0
+
+
+async def test_the_observer_hears_rejections_but_not_as_operations() -> None:
+    seen = Recorder()
+    engine = Engine(Limits(), concurrency=1, queue_limit=0, codecs=CODECS, observer=seen)
+    release = threading.Event()
+    try:
+        blocker = asyncio.create_task(engine.run(release.wait, DEADLINE))
+        await await_until(lambda: engine.limiter.in_use == 1, "the blocker's permit")
+        with pytest.raises(ServerBusy):
+            await engine.metadata(PNG, MetadataOptions())
+        release.set()
+        await blocker
+    finally:
+        release.set()
+        engine.close()
+    assert seen.rejections == 1 and seen.done == []
+
+
+async def test_without_an_observer_nothing_is_recorded() -> None:
+    engine = Engine(Limits(), concurrency=1, queue_limit=4, codecs=CODECS)
+    try:
+        assert engine.observer is None
+        assert (await engine.transform(PNG, TransformOptions(format="png"))).format == "png"
+    finally:
+        engine.close()

@@ -8,7 +8,9 @@ have led: nothing may ever connect to it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import datetime
 import gzip
 import ssl
@@ -28,6 +30,7 @@ from imaged.fetch.client import Fetcher
 from imaged.fetch.hosts import compile_allowed_hosts
 from imaged.fetch.pinning import PinnedResolver, pinned
 from imaged.fetch.ssrf import blocked_reason
+from imaged.log import set_request_id
 from tests.fetch_origin import SMALL_JPEG, SMALL_PNG, Origin, Resource, Trap
 from tests.serverproc import CORPUS
 
@@ -552,6 +555,75 @@ def test_from_settings() -> None:
     assert f.body_limit == 1234 and not f.ssrf_protection
     assert f.allowed is not None and f.allowed.allows("a.test")
     assert Fetcher.from_settings(Settings()).ssrf_protection
+
+
+# --- what the metrics and the logs see ------------------------------------------------------
+
+
+class Outcomes:
+    """A `FetchObserver` that keeps each outcome and duration."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, float]] = []
+
+    def fetch_done(self, outcome: str, seconds: float) -> None:
+        self.seen.append((outcome, seconds))
+
+
+async def test_the_observer_hears_each_fetch_outcome(origin: Origin) -> None:
+    outcomes = Outcomes()
+    lookup = Lookup({"public.test": [["127.0.0.1"]], "private.test": [["10.0.0.1"]]})
+    f = fetcher(
+        lookup,
+        timeout=0.5,
+        observer=outcomes,
+        allowed=compile_allowed_hosts(r"\.test$"),
+    )
+    cases = [
+        (public(origin, f"/img/{SMALL_JPEG}"), "ok"),
+        (public(origin, "/status/404"), "http_error"),
+        (public(origin, "/status/500"), "http_error"),
+        (public(origin, "/status/204"), "http_error"),
+        (public(origin, "/chain/20"), "http_error"),  # too many redirects
+        (public(origin, "/x", "private.test"), "blocked"),  # SSRF
+        (f"http://127.0.0.1:{origin.port}/x", "blocked"),  # a literal loopback address
+        (public(origin, "/x", "elsewhere.example"), "blocked"),  # the allow-list
+        (public(origin, "/bytes?size=1000001"), "too_large"),
+        (public(origin, "/slow-headers?delay=2"), "timeout"),
+        (public(origin, "/short?declared=5000&actual=10"), "error"),
+        (public(origin, "/x", "gone.test"), "error"),  # no such host
+        ("ftp://public.test/x", "error"),  # not even a fetchable URL
+    ]
+    try:
+        for url, _ in cases:
+            with contextlib.suppress(FetchError):
+                await f.fetch(url)
+    finally:
+        await f.close()
+    assert [outcome for outcome, _ in outcomes.seen] == [expected for _, expected in cases]
+    assert all(seconds >= 0 for _, seconds in outcomes.seen)
+    slow = dict(zip([e for _, e in cases], [s for _, s in outcomes.seen], strict=True))
+    assert slow["timeout"] >= 0.45  # the whole fetch is timed
+
+
+async def test_the_request_id_of_the_log_context_goes_to_the_origin(
+    origin: Origin, client: Fetcher
+) -> None:
+    async def fetch_as(request_id: str | None) -> None:
+        if request_id is not None:
+            set_request_id(request_id)  # this task's context only
+        await client.fetch(public(origin, "/redirect?" + q(to=public(origin, "/echo"))))
+
+    origin.reset()
+    await asyncio.create_task(fetch_as("req-42.a:b_c"))
+    await asyncio.create_task(fetch_as(None))
+    ids = [{k.lower(): v for k, v in seen.headers.items()} for seen in origin.requests]
+    assert [headers.get("x-request-id") for headers in ids] == [
+        "req-42.a:b_c",
+        "req-42.a:b_c",  # every hop
+        None,  # and only when there is one
+        None,
+    ]
 
 
 # --- revalidation: conditional requests, and every guarantee still holds -----------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import socket
 import stat
 from pathlib import Path
@@ -132,7 +133,9 @@ async def test_unexpected_exception_is_a_logged_500_with_request_id() -> None:
     assert len(errors) == 1
     error = errors[0]
     assert error["msg"] == "internal error" and error["path"] == "/boom?x=1"
-    assert error["requestId"] == response.headers["x-request-id"]
+    assert re.fullmatch("[0-9a-f]{32}", response.headers["x-request-id"])
+    assert error["request_id"] == response.headers["x-request-id"]
+    assert list(error)[:3] == ["level", "time", "request_id"]
     assert error["err"]["type"] == "RuntimeError"
     assert error["err"]["message"] == "a real server fault"
     assert "raise RuntimeError" in error["err"]["stack"]

@@ -1,8 +1,10 @@
 """Log lines exactly as config.md (Logging) describes them: text and JSON formats, value
-rendering, levels, errors, and the bridge from the standard `logging` module."""
+rendering, levels, errors, the bridge from the standard `logging` module, and the request id
+of the log context (observability.md)."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -12,7 +14,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from imaged.log import Logger, bridge_stdlib_logging, fatal
+from imaged.log import (
+    Logger,
+    accepted_request_id,
+    bridge_stdlib_logging,
+    fatal,
+    new_request_id,
+    set_request_id,
+)
 
 TIME = r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d"
 
@@ -174,3 +183,74 @@ def test_stdlib_logging_bridge() -> None:
     assert records[1] == {**records[1], "logger": "botocore", "msg": "careful"}
     bridge_stdlib_logging(Logger("json", "info", io.StringIO()))  # replaces, not stacks
     assert sum(type(h).__name__ == "_Bridge" for h in logging.getLogger().handlers) == 1
+
+
+# --- request ids (observability.md) ---------------------------------------------------------
+
+
+def test_accepted_request_ids() -> None:
+    for kept in ("a", "abc-123", "A.b_c:d-e", "x" * 128, "0123456789abcdef" * 2):
+        assert accepted_request_id(kept) == kept
+    for refused in (None, "", "x" * 129, "a b", "a/b", "é", "a\nb", "a=b", '"a"', "a,b"):
+        new = accepted_request_id(refused)
+        assert re.fullmatch("[0-9a-f]{32}", new), (refused, new)
+    assert new_request_id() != new_request_id()
+
+
+def _lines_of(fmt: str, request_id: str | None) -> list[str]:
+    """What a task with `request_id` in its log context writes."""
+    stream = io.StringIO()
+    logger = Logger(fmt, "debug", stream)
+
+    async def handle() -> None:
+        if request_id is not None:
+            set_request_id(request_id)
+        logger.info("first", k=1)
+        await asyncio.sleep(0)
+        await asyncio.create_task(asyncio.to_thread(logger.warn, "in a thread of a subtask"))
+        logger.error("explicit", request_id="given", k=2)
+
+    async def main() -> None:
+        await asyncio.create_task(handle())
+        logger.info("outside")  # the request's task set nothing here
+
+    asyncio.run(main())
+    return stream.getvalue().splitlines()
+
+
+def test_every_line_of_a_request_carries_its_id_as_the_first_field() -> None:
+    text = [line.split(" ", 2)[2] for line in _lines_of("text", "req-1")]
+    assert text == [
+        "INFO first request_id=req-1 k=1",
+        "WARN in a thread of a subtask request_id=req-1",
+        "ERROR explicit request_id=given k=2",  # an explicit field is not doubled
+        "INFO outside",
+    ]
+    records = [json.loads(line) for line in _lines_of("json", "req-2")]
+    assert [list(r) for r in records] == [
+        ["level", "time", "request_id", "k", "msg"],
+        ["level", "time", "request_id", "msg"],
+        ["level", "time", "request_id", "k", "msg"],
+        ["level", "time", "msg"],
+    ]
+    assert [r.get("request_id") for r in records] == ["req-2", "req-2", "given", None]
+    without = [line for line in _lines_of("text", None) if "explicit" not in line]
+    assert len(without) == 3 and all(" request_id=" not in line for line in without)
+
+
+def test_concurrent_requests_keep_their_own_ids() -> None:
+    stream = io.StringIO()
+    logger = Logger("json", "info", stream)
+
+    async def request(request_id: str, turns: int) -> None:
+        set_request_id(request_id)
+        for turn in range(turns):
+            logger.info("step", turn=turn)
+            await asyncio.sleep(0)  # let the other request run in between
+
+    async def main() -> None:
+        await asyncio.gather(request("a", 3), request("b", 3))
+
+    asyncio.run(main())
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [r["request_id"] for r in records] == ["a", "b", "a", "b", "a", "b"]

@@ -68,6 +68,7 @@ def test_only_the_registered_routes_are_described(
     documents: dict[str, tuple[web.Application, dict[str, Any]]],
 ) -> None:
     base = {"GET /healthz", "HEAD /healthz", "GET /openapi.json", "HEAD /openapi.json"}
+    base |= {"GET /readyz", "HEAD /readyz"}
     base |= {"PUT /transform", "PUT /metadata"}
     fetch = {"GET /transform", "HEAD /transform", "GET /metadata", "HEAD /metadata"}
     expected = {

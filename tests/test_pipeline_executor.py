@@ -1,5 +1,6 @@
 """The pipeline executor with the real engine: output size caps, concurrency of tasks,
-per-task failure isolation and the image-source rules."""
+per-task failure isolation and its log lines, the image-source rules, and the observer seam
+of the metrics."""
 
 from __future__ import annotations
 
@@ -94,6 +95,8 @@ class BarrierStorage:
     """Blocks every upload until `parties` uploads are in flight at once (or times out),
     which only happens if tasks really run concurrently."""
 
+    backend = "memory"
+
     def __init__(self, parties: int) -> None:
         self.barrier = asyncio.Barrier(parties)
         self.keys: list[str] = []
@@ -121,6 +124,8 @@ async def test_tasks_run_concurrently(engine: Engine) -> None:
 
 class FailingStorage:
     """Fails uploads by key, with exceptions of different kinds."""
+
+    backend = "memory"
 
     async def put(
         self, bucket: str, key: str, data: bytes, content_type: str, acl: str | None
@@ -154,21 +159,30 @@ async def test_one_failing_task_never_affects_the_others(engine: Engine) -> None
         assert isinstance(t["durationMs"], int) and t["durationMs"] >= 0
 
 
-async def test_unexpected_task_failures_are_logged_to_the_servers_logger(engine: Engine) -> None:
+async def test_every_failed_task_logs_one_warn_line(engine: Engine) -> None:
+    """observability.md: `pipeline task failed` with `id` and `err` (the task's error text)
+    for every failure; an unexpected one also leaves its stack for the operator."""
     stream = io.StringIO()
     cfg = config(
         task("a", "png", "b", "empty"),  # RuntimeError(): not deliberate
+        task("b", "png", "b", "fine"),  # succeeds: no line
         task("c", "png", "b", "boom"),  # ValueError: not deliberate
-        task("d", "pdf", "b", "fine"),  # an ImagedError: the client's problem, not logged
+        task("d", "pdf", "b", "fine"),  # an ImagedError: the client's problem
     )
-    await runner(engine, FailingStorage(), Logger("json", "warn", stream)).run(
+    result = await runner(engine, FailingStorage(), Logger("json", "warn", stream)).run(
         cfg, IMAGE, time.monotonic()
     )
+    errors = {t["id"]: t["error"] for t in result["tasks"] if t["status"] == "failed"}
     records = [json.loads(line) for line in stream.getvalue().splitlines()]
-    assert sorted((r["level"], r["msg"], r["id"], r["err"]["type"]) for r in records) == [
-        ("warn", "pipeline task failed", "a", "RuntimeError"),
-        ("warn", "pipeline task failed", "c", "ValueError"),
+    assert sorted((r["level"], r["msg"], r["id"], r["err"]) for r in records) == [
+        ("warn", "pipeline task failed", "a", "Unknown error"),
+        ("warn", "pipeline task failed", "c", "boom"),
+        ("warn", "pipeline task failed", "d", "image: encoding type pdf is not supported"),
     ]
+    assert {r["id"]: r["err"] for r in records} == errors
+    stacks = {r["id"]: r.get("stack", "") for r in records}
+    assert "RuntimeError" in stacks["a"] and "ValueError: boom" in stacks["c"]
+    assert stacks["d"] == ""  # a deliberate failure has no stack
 
 
 async def test_image_source_rules(engine: Engine) -> None:
@@ -201,3 +215,37 @@ async def test_bucket_allow_list(engine: Engine, tmp_path: Path) -> None:
     assert allowed["status"] == "success"
     assert refused["error"] == "task 'b': bucket 'other' is not allowed"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ok"]
+
+
+class Statuses:
+    """A `PipelineObserver` that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.tasks: list[str] = []
+        self.puts: list[tuple[str, float]] = []
+
+    def task_done(self, status: str) -> None:
+        self.tasks.append(status)
+
+    def stored(self, backend: str, seconds: float) -> None:
+        self.puts.append((backend, seconds))
+
+
+async def test_the_observer_hears_task_statuses_and_storage_writes(
+    engine: Engine, tmp_path: Path
+) -> None:
+    seen = Statuses()
+    run = PipelineRunner(
+        engine, None, LocalStorage(str(tmp_path)), Logger(stream=io.StringIO()), observer=seen
+    )
+    cfg = config(
+        task("ok1", "png", "b", "one.png"),
+        task("bad", "pdf", "b", "never"),  # fails before any write
+        task("escape", "png", "b", "../out"),  # the write itself fails
+        task("ok2", "png", "b", "two.png"),
+    )
+    result = await run.run(cfg, IMAGE, time.monotonic())
+    assert [t["status"] for t in result["tasks"]] == ["success", "failed", "failed", "success"]
+    assert sorted(seen.tasks) == ["failed", "failed", "success", "success"]
+    assert [backend for backend, _ in seen.puts] == ["local"] * 3  # not the failed encode
+    assert all(seconds >= 0 for _, seconds in seen.puts)

@@ -28,6 +28,7 @@ from imaged.settings import (
     integer,
     parse_bool,
     parse_int,
+    parse_listen_address,
     registry_of,
     setting,
     text,
@@ -375,3 +376,53 @@ def test_access_settings_are_secrets() -> None:
     names = [s.name for s in VALIDATION_ORDER]
     last_numbered = max(i for i, s in enumerate(VALIDATION_ORDER) if s.order is not None)
     assert last_numbered < names.index("signing_keys") < names.index("api_tokens")
+
+
+# --- observability.md: the metrics address ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "host", "port", "url"),
+    [
+        ("127.0.0.1:9100", "127.0.0.1", 9100, "http://127.0.0.1:9100"),
+        ("[::1]:9100", "::1", 9100, "http://[::1]:9100"),
+        ("[::]:1", "::", 1, "http://[::]:1"),
+        ("0.0.0.0:65535", "0.0.0.0", 65535, "http://0.0.0.0:65535"),
+        ("localhost:9100", "localhost", 9100, "http://localhost:9100"),
+        ("metrics-1.internal:80", "metrics-1.internal", 80, "http://metrics-1.internal:80"),
+    ],
+)
+def test_metrics_addresses(raw: str, host: str, port: int, url: str) -> None:
+    address = parse_listen_address(raw)
+    assert (address.host, address.port, address.url) == (host, port, url)
+    assert Settings(metrics_listen=raw).metrics_address == address
+    assert BY_NAME["metrics_listen"].read(raw) == raw
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["9100", ":9100", "::1:9100", "[::1]", "[::1]9100", "127.0.0.1:", "127.0.0.1:0",
+     "127.0.0.1:65536", "127.0.0.1:+80", "127.0.0.1: 80", " 127.0.0.1:80", "999.1.1.1:80",
+     "1.2.3:80", "[1.2.3.4]:80", "a b:80", "-a:80", "a_b:80",
+     "http://127.0.0.1:9100", "127.0.0.1:9100/metrics", "\x01"],
+)  # fmt: skip
+def test_invalid_metrics_addresses(raw: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        BY_NAME["metrics_listen"].read(raw)
+    assert (info.value.message, info.value.fields) == ("Invalid metrics address", {"value": raw})
+    assert BY_NAME["metrics_listen"].read("") is None  # empty = not set, like HOST
+    assert Settings().metrics_address is None
+
+
+def test_observability_defaults() -> None:
+    settings = Settings()
+    assert (settings.metrics_listen, settings.access_log, settings.shutdown_delay) == (
+        None,
+        False,
+        0,
+    )
+    delay = BY_NAME["shutdown_delay"]
+    assert delay.read("0") == 0 and delay.read("3600") == 3600
+    for raw in ("-1", "3601", "1.5", ""):
+        with pytest.raises(ConfigError, match=r"^Invalid shutdown delay$"):
+            delay.read(raw)

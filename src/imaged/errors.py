@@ -33,11 +33,39 @@ class ImageError(ImagedError):
 
 
 class FetchError(ImagedError):
-    """A failure fetching a remote source: `fetch: …` with its own status."""
+    """A failure fetching a remote source: `fetch: …` with its own status. `outcome` is its
+    kind for the fetch metric; the subclasses below name the distinguishable ones."""
+
+    outcome = "error"
 
     def __init__(self, message: str, status: int) -> None:
         super().__init__(f"fetch: {message}", status)
         self.detail = message
+
+
+class FetchBlocked(FetchError):
+    """Refused before connecting: SSRF protection or the host allow-list."""
+
+    outcome = "blocked"
+
+
+class FetchTimeout(FetchError):
+    """The origin (or its name lookup) did not answer in time."""
+
+    outcome = "timeout"
+
+
+class FetchTooLarge(FetchError):
+    """The origin's body is over the size limit."""
+
+    outcome = "too_large"
+
+
+class FetchHttpError(FetchError):
+    """The origin answered, but not with a usable image response (404, another status, no
+    body, a broken redirect chain)."""
+
+    outcome = "http_error"
 
 
 class PayloadTooLarge(ImagedError):

@@ -1,9 +1,18 @@
-"""Text and JSON log lines on stdout, in the formats of the spec (config.md, Logging)."""
+"""Text and JSON log lines on stdout, in the formats of the spec (config.md, Logging), and
+the request id every line written while handling a request carries (observability.md).
+
+The id lives in a context variable, not in parameters: set once when a request starts, it is
+seen by every line logged in that request's task and in the tasks it starts (pipeline tasks,
+fetches), down to the standard-library bridge, without passing it through every call.
+"""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
+import random
+import re
 import sys
 import threading
 import time
@@ -13,6 +22,45 @@ from typing import Any, TextIO
 from imaged.jsonfmt import js_number
 
 LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40, "fatal": 50}
+
+# --- request ids ---------------------------------------------------------------------------
+
+REQUEST_ID_FIELD = "request_id"
+REQUEST_ID_HEADER = "X-Request-Id"  # on every response; sent to origins by the fetch client
+_REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "imaged_request_id", default=None
+)
+# A client's own id is kept when it is 1–128 of these characters (nothing a log line or a
+# header would have to escape).
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+# Ids correlate log lines, they guard nothing: a PRNG seeded from the OS at start-up is random
+# enough, and unlike `os.urandom` it does not release the GIL (a request would then wait
+# for a worker thread to hand it back before it could go on).
+_IDS = random.Random()
+
+
+def new_request_id() -> str:
+    """32 random lowercase hex characters."""
+    return f"{_IDS.getrandbits(128):032x}"
+
+
+def accepted_request_id(incoming: str | None) -> str:
+    """The client's id when it is well-formed, else a new one."""
+    if incoming is not None and _CLIENT_ID.fullmatch(incoming):
+        return incoming
+    return new_request_id()
+
+
+def set_request_id(request_id: str) -> None:
+    """The id of the request the current task handles, for every line it logs from now on
+    (and every task it starts). A request's task is its own: nothing needs resetting."""
+    _REQUEST_ID.set(request_id)
+
+
+def current_request_id() -> str | None:
+    return _REQUEST_ID.get()
 
 
 def _text_value(value: Any) -> str:
@@ -62,6 +110,9 @@ class Logger:
         return LEVELS[level] >= self.threshold
 
     def format(self, level: str, message: str, fields: dict[str, Any]) -> str:
+        request_id = _REQUEST_ID.get()
+        if request_id is not None and REQUEST_ID_FIELD not in fields:
+            fields = {REQUEST_ID_FIELD: request_id, **fields}  # the first field
         if self.fmt == "json":
             record: dict[str, Any] = {"level": level, "time": int(time.time() * 1000)}
             record.update({k: _json_value(v) for k, v in fields.items() if k != "msg"})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -370,6 +371,55 @@ def _logical_cpus() -> int:
     return os.cpu_count() or 1
 
 
+_METRICS_ADDRESS = "Invalid metrics address"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+_PORT = re.compile(r"[0-9]{1,5}")
+
+
+@dataclass(frozen=True)
+class ListenAddress:
+    """`host:port` of an extra listener; `host` is an IP address or a name, without the
+    brackets of an IPv6 address."""
+
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+def parse_listen_address(raw: str, message: str = _METRICS_ADDRESS) -> ListenAddress:
+    """`127.0.0.1:9100`, `[::1]:9100`, `localhost:9100`, `0.0.0.0:9100`; the host is required
+    and the port is 1–65535. Anything else → ConfigError(message, value=raw)."""
+    host, sep, port = raw.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        valid = _is_ip(host, ipaddress.IPv6Address)
+    elif host.replace(".", "").isdigit():
+        valid = _is_ip(host, ipaddress.IPv4Address)
+    else:
+        valid = _HOST_NAME.fullmatch(host) is not None
+    if not (sep and valid and _PORT.fullmatch(port) and 1 <= int(port) <= 65535):
+        raise ConfigError(message, value=raw)
+    return ListenAddress(host, int(port))
+
+
+def _is_ip(text: str, kind: type[ipaddress.IPv4Address | ipaddress.IPv6Address]) -> bool:
+    try:
+        kind(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _metrics_address(raw: str) -> str:
+    parse_listen_address(raw)
+    return raw
+
+
 # --- the registry -------------------------------------------------------------------------
 
 
@@ -534,6 +584,27 @@ class Settings:
         "on SIGTERM/SIGINT, wait this long for in-flight requests, then force exit 1",
         "Invalid shutdown timeout", default=10, maximum=3600, extension=True,
     )
+    # observability.md: metrics, the access log, readiness
+    metrics_listen: str | None = text(
+        ("--metrics-listen",), "METRICS_LISTEN", "<host:port>",
+        "serve Prometheus metrics at GET /metrics on this separate listener "
+        "(e.g. `127.0.0.1:9100`, `[::1]:9100`); never on the main port",
+        parse=_metrics_address,
+        rule="host:port (IPv6 in brackets), port 1–65535; empty = not set",
+        example="127.0.0.1:9100", fatals=(Fatal(_METRICS_ADDRESS),),
+        extension=True,
+    )
+    access_log: bool = flag(
+        ("--access-log",), "ACCESS_LOG",
+        "log one info line `request` per finished request (never the query string)",
+        extension=True,
+    )
+    shutdown_delay: int = integer(
+        ("--shutdown-delay",), "SHUTDOWN_DELAY", "<seconds>",
+        "after SIGTERM keep serving this long, with /readyz answering 503, before the "
+        "graceful stop (SIGINT skips it)", "Invalid shutdown delay",
+        default=0, minimum=0, maximum=3600, extension=True,
+    )
     # Caching (caching.md): the headers of GET responses and the in-memory result cache.
     cache_control: str = setting(
         ("--cache-control",), "CACHE_CONTROL", "<value>",
@@ -587,6 +658,10 @@ class Settings:
     @property
     def tls(self) -> bool:
         return self.tls_cert is not None and self.tls_key is not None
+
+    @property
+    def metrics_address(self) -> ListenAddress | None:
+        return None if self.metrics_listen is None else parse_listen_address(self.metrics_listen)
 
 
 def registry_of(cls: type) -> tuple[Setting, ...]:

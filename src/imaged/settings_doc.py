@@ -98,6 +98,11 @@ accepting connections, closes idle keep-alive connections, lets in-flight reques
 takes longer than `--shutdown-timeout` it logs `Timeout reached, forcing exit` (warn) and
 exits 1; a failure while shutting down logs `Error shutting down` with `err=` and exits 1.
 
+`GET /readyz` answers `200 ready` until a stop signal arrives and `503 shutting down` from
+then until exit. With `--shutdown-delay N` a SIGTERM first keeps everything serving for N
+seconds (with `/readyz` already 503) so load balancers stop sending traffic, and only then
+starts the graceful stop above; SIGINT (or a SIGINT during the delay) stops at once.
+
 ## Logging
 
 One line per event on stdout; levels `debug` < `info` < `warn` < `error` (< `fatal`).
@@ -114,9 +119,17 @@ Startup lines (info, in order): `imaged version=0.2.3`, `runtime version=Python 
 `encoders value=[…]`, `pipeline enabled maxTasks=…` (only with the pipeline), `server
 listening tls=… mtls=… url=…`. At `debug` a `libvips` line shows the libvips set-up
 (operation cache sizes, all 0, and the libvips thread count) and every completed request
-logs `request method=… path=<target with query string> status=… duration=<ms>`. A request
-that fails with 500 (a real server fault) is logged at `error` with a `requestId` that is
-also sent in the `X-Request-Id` response header.
+logs `request method=… path=<target with query string> status=… duration=<ms>`.
+
+Every line written while handling a request carries its id as the first field
+(`request_id=…`, JSON `"request_id":"…"`): the client's `X-Request-Id` when it is 1–128
+characters of `A-Z a-z 0-9 . _ : -`, else 32 random hex characters. The same id is in the
+`X-Request-Id` header of every response and is sent to origins by the fetch client. A request
+that fails with 500 (a real server fault) is logged at `error` as `internal error` with its
+stack; every failed pipeline task logs `warn` `pipeline task failed` with `id` and `err`.
+With `--access-log` every finished request logs `info` `request` with `request_id`, `method`,
+`route`, `status`, `duration_ms`, `bytes_in`, `bytes_out` and `remote` — never the query
+string. Metrics, readiness and the shutdown delay: [observability.md](observability.md).
 
 ## Other environment variables
 

@@ -110,6 +110,7 @@ def test_client_headers_are_never_forwarded(origin: Origin, fetching: httpx.Clie
         "User-Agent": "imaged/0.2.3",
         "Accept": "*/*",
         "Accept-Encoding": "identity",
+        "X-Request-ID": r.headers["x-request-id"],  # our own id (observability.md), not theirs
     }
 
 

@@ -60,6 +60,7 @@ def test_served_on_the_main_listener_as_json(
 def test_a_default_server_documents_only_its_routes(document: dict[str, Any]) -> None:
     assert {path: sorted(item) for path, item in document["paths"].items()} == {
         "/healthz": ["get", "head"],
+        "/readyz": ["get", "head"],
         "/openapi.json": ["get", "head"],
         "/transform": ["put"],
         "/metadata": ["put"],
@@ -78,7 +79,7 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
 def test_the_documented_limits_are_the_servers(limited: httpx.Client) -> None:
     document = document_of(limited)
     assert set(document["paths"]) == {
-        "/healthz", "/openapi.json", "/transform", "/metadata", "/pipeline",
+        "/healthz", "/readyz", "/openapi.json", "/transform", "/metadata", "/pipeline",
     }  # fmt: skip
     width = next(
         p for p in document["paths"]["/transform"]["get"]["parameters"] if p["name"] == "width"

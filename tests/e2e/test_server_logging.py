@@ -89,7 +89,9 @@ def test_debug_request_lines_and_libvips_setup() -> None:
         proc.wait_log("method=DELETE")
         lines = proc.lines()
     requests = [line for line in lines if " DEBUG request " in line]
-    parsed = [re.fullmatch(f"{LINE_TIME} DEBUG request (.*) duration=\\d+", r) for r in requests]
+    # Like every line of a request it starts with the request id (observability.md).
+    pattern = f"{LINE_TIME} DEBUG request request_id=[0-9a-f]{{32}} (.*) duration=\\d+"
+    parsed = [re.fullmatch(pattern, r) for r in requests]
     assert all(parsed), requests
     assert [m.group(1) for m in parsed if m] == [
         'method=GET path="/healthz?a=1&b=%20x" status=200',  # quoted: it contains "="

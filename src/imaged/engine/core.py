@@ -7,6 +7,11 @@ Operations on SVG input also take `_SERIAL_LOCK`, so at most one runs at a time:
 SVG decodes (librsvg/cairo under libvips' svgload) corrupt the heap — a segfault or "double
 free or corruption" within minutes of concurrent mutated-SVG requests, reproduced here.
 Other formats keep their full concurrency.
+
+An `EngineObserver` (the server's metrics) hears of every operation that ends — its kind, its
+format, whether it succeeded and how long it held a permit — and of every one refused because
+the queue was full; the engine itself knows nothing of metrics. The gauges (permits in use,
+queue depth) need no events: they are read from `Engine.limiter` when scraped.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from imaged.engine import formats, vips
 from imaged.engine.deadline import OperationGuard
@@ -28,13 +35,43 @@ from imaged.engine.options import (
     TransformOptions,
     TransformResult,
 )
-from imaged.errors import ImageError
+from imaged.errors import ImageError, ServerBusy
 
 T = TypeVar("T")
 Opts = TypeVar("Opts", TransformOptions, MetadataOptions)
 # Decoders that are not safe to run in two threads at once, and the lock they share.
 SERIAL_FORMATS = frozenset({"svg"})
 _SERIAL_LOCK = threading.Lock()
+UNKNOWN_FORMAT = "unknown"
+
+
+class EngineObserver(Protocol):
+    """Told, on the event loop, how each operation ended."""
+
+    def operation_done(self, operation: str, fmt: str, ok: bool, held: float | None) -> None:
+        """`operation` is `transform` or `metadata`; `fmt` the output (transform) or input
+        (metadata) format, `unknown` if undetected; `held` the seconds a permit was held
+        (None if it never got one)."""
+
+    def rejected(self) -> None:
+        """An operation was refused at once: the queue was full (503)."""
+
+
+@dataclass
+class _Operation:
+    """What `run` reports back about one observed operation."""
+
+    name: str
+    format: str
+    acquired: float | None = None  # time.monotonic() when it got its permit, if it did
+
+
+def _held(operation: _Operation) -> float | None:
+    """Seconds from the permit to now: called as the operation ends, right after the
+    permit's release (nothing awaits in between)."""
+    if operation.acquired is None:
+        return None
+    return time.monotonic() - operation.acquired
 
 
 class Engine:
@@ -45,8 +82,10 @@ class Engine:
         queue_limit: int,
         codecs: formats.Codecs | None = None,
         operation_timeout: float = 60.0,
+        observer: EngineObserver | None = None,
     ) -> None:
         vips.configure()
+        self.observer = observer
         self.limits = limits
         self.operation_timeout = operation_timeout
         self.codecs = codecs or formats.discover()
@@ -54,11 +93,16 @@ class Engine:
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="vips")
 
     async def run(
-        self, fn: Callable[..., T], *args: object, bounded: bool = True, serial: bool = False
+        self,
+        fn: Callable[..., T],
+        *args: object,
+        bounded: bool = True,
+        serial: bool = False,
+        observed: _Operation | None = None,
     ) -> T:
         """Run blocking `fn(*args)` in a worker thread under one permit, within the
         operation time limit (libvips is killed when it is exceeded); `serial` operations
-        also run one at a time (see `_SERIAL_LOCK`)."""
+        also run one at a time (see `_SERIAL_LOCK`). `observed` notes when it got the permit."""
         guard = OperationGuard()
 
         def work() -> T:
@@ -66,6 +110,8 @@ class Engine:
                 return fn(*args)
 
         async with self.limiter.permit(bounded):
+            if observed is not None:
+                observed.acquired = time.monotonic()  # until `_observe` ends: the release
             loop = asyncio.get_running_loop()
             future = loop.run_in_executor(self._pool, work)
             try:
@@ -82,22 +128,48 @@ class Engine:
                 await asyncio.gather(future, return_exceptions=True)
                 raise
 
+    @contextlib.contextmanager
+    def _observe(self, name: str, fmt: str) -> Iterator[_Operation | None]:
+        """Reports the operation to the observer when it ends, however it ends."""
+        if self.observer is None:
+            yield None
+            return
+        operation = _Operation(name, fmt)
+        try:
+            yield operation
+        except BaseException as exc:
+            held = _held(operation)
+            if isinstance(exc, ServerBusy) and held is None:
+                self.observer.rejected()  # refused by the full queue: it never ran
+            else:
+                self.observer.operation_done(name, operation.format, False, held)
+            raise
+        self.observer.operation_done(name, operation.format, True, _held(operation))
+
     async def transform(
         self, data: bytes, options: TransformOptions, *, bounded: bool = True
     ) -> TransformResult:
         from imaged.engine import transform
 
-        input_format = self.codecs.check_decoder(data)
-        self.codecs.check_encoder(options.format)
-        return await self._on_input(transform.transform, data, input_format, options, bounded)
+        with self._observe("transform", options.format) as observed:
+            input_format = self.codecs.check_decoder(data)
+            self.codecs.check_encoder(options.format)
+            return await self._on_input(
+                transform.transform, data, input_format, options, bounded, observed
+            )
 
     async def metadata(
         self, data: bytes, options: MetadataOptions, *, bounded: bool = True
     ) -> MetadataResult:
         from imaged.engine import metadata
 
-        input_format = self.codecs.check_decoder(data)
-        return await self._on_input(metadata.extract, data, input_format, options, bounded)
+        with self._observe("metadata", UNKNOWN_FORMAT) as observed:
+            if observed is not None:  # the input format, even if it cannot be decoded
+                observed.format = formats.detect(data) or UNKNOWN_FORMAT
+            input_format = self.codecs.check_decoder(data)
+            return await self._on_input(
+                metadata.extract, data, input_format, options, bounded, observed
+            )
 
     async def _on_input(
         self,
@@ -106,6 +178,7 @@ class Engine:
         input_format: str,
         options: Opts,
         bounded: bool,
+        observed: _Operation | None,
     ) -> T:
         """`fn(data, input_format, options, limits)` under `run`, serial for SERIAL_FORMATS."""
         return await self.run(
@@ -116,6 +189,7 @@ class Engine:
             self.limits,
             bounded=bounded,
             serial=input_format in SERIAL_FORMATS,
+            observed=observed,
         )
 
     def close(self) -> None:

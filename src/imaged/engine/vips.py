@@ -1,8 +1,13 @@
-"""Process-wide libvips set-up (performance.md): cache off, threads, untrusted loaders."""
+"""Process-wide libvips set-up (performance.md): cache off, threads, untrusted loaders; and
+libvips' own memory and file accounting, for the metrics."""
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
+import re
+from pathlib import Path
 from typing import Any
 
 import pyvips
@@ -70,3 +75,50 @@ def vips_version() -> str:
 
 def pyvips_version() -> str:
     return str(pyvips.__version__)
+
+
+# --- libvips' tracked memory and files (observability.md) --------------------------------
+
+_LIBVIPS = re.compile(r"libvips(?:-[0-9a-f]+)?\.so(?:\.[0-9]+)*")
+
+
+@functools.cache
+def _loaded_libvips() -> ctypes.CDLL | None:
+    """The libvips that pyvips loaded, for the counters pyvips does not bind. Opening a
+    library that is already loaded returns that same instance (and counters), so it is
+    found by its path in the process's mappings; None where there are none (not Linux)."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return None
+    for line in maps.splitlines():
+        path = line.split(maxsplit=5)[-1] if line.count(" ") >= 5 else ""
+        if _LIBVIPS.fullmatch(os.path.basename(path)):
+            library = ctypes.CDLL(path)
+            library.vips_tracked_get_mem.restype = ctypes.c_size_t
+            library.vips_tracked_get_mem_highwater.restype = ctypes.c_size_t
+            library.vips_tracked_get_files.restype = ctypes.c_int
+            return library
+    return None
+
+
+def tracking_available() -> bool:
+    return _loaded_libvips() is not None
+
+
+def tracked_memory() -> int:
+    """Bytes libvips has allocated for pixel buffers now (`vips_tracked_get_mem`)."""
+    library = _loaded_libvips()
+    return int(library.vips_tracked_get_mem()) if library is not None else 0
+
+
+def tracked_memory_highwater() -> int:
+    """The most bytes libvips has had allocated at once since the process started."""
+    library = _loaded_libvips()
+    return int(library.vips_tracked_get_mem_highwater()) if library is not None else 0
+
+
+def tracked_files() -> int:
+    """Files libvips has open now."""
+    library = _loaded_libvips()
+    return int(library.vips_tracked_get_files()) if library is not None else 0

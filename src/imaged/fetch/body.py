@@ -11,7 +11,7 @@ import re
 import aiohttp
 from aiohttp.http_exceptions import ContentLengthError
 
-from imaged.errors import FetchError
+from imaged.errors import FetchError, FetchTooLarge
 
 _DECIMAL = re.compile(r"[0-9]+")
 _SAFE_INTEGER = 2**53 - 1
@@ -26,7 +26,7 @@ def declared_length(value: str | None) -> int | None:
 
 
 def too_large(limit: int) -> FetchError:
-    return FetchError(f"response body size limit of {limit} bytes exceeded", 400)
+    return FetchTooLarge(f"response body size limit of {limit} bytes exceeded", 400)
 
 
 async def read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:

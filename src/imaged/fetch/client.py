@@ -7,6 +7,10 @@ carry only our own headers; proxies and `.netrc` from the environment are ignore
 cookies are kept between requests.
 
 The result of the final (non-redirect) response carries its validators (`FetchResult`).
+Each request carries the id of the request it serves (`X-Request-Id`, from the log context),
+so the origin's logs join up with ours; an optional `FetchObserver` (the server's metrics)
+hears how each fetch ended and how long it took.
+
 `revalidate` is the same fetch with the stored validators as `If-None-Match` /
 `If-Modified-Since` on every hop — so every per-hop check, the pinning and every error text
 hold for it unchanged — where a 304 means `NotModified`. Only a revalidation sends
@@ -17,20 +21,23 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from typing import Protocol
 
 import aiohttp
 from yarl import URL
 
 from imaged import __version__
-from imaged.errors import FetchError
+from imaged.errors import FetchBlocked, FetchError, FetchHttpError, FetchTimeout
 from imaged.fetch.body import read_body
 from imaged.fetch.hosts import AllowList, compile_allowed_hosts, host_allowed
 from imaged.fetch.pinning import LookupResolver, PinnedResolver, pinned
 from imaged.fetch.result import FetchResult, NotModified
 from imaged.fetch.ssrf import Lookup, Policy, blocked_reason, checked_addresses, os_lookup
 from imaged.fetch.urls import Target, parse_target, redirect_url
+from imaged.log import REQUEST_ID_HEADER, current_request_id
 from imaged.settings import Settings
 
 TIMEOUT_SECONDS = 10.0
@@ -42,6 +49,13 @@ HEADERS = {
     "Accept": "*/*",
     "Accept-Encoding": "identity",
 }
+OK = "ok"
+
+
+class FetchObserver(Protocol):
+    def fetch_done(self, outcome: str, seconds: float) -> None:
+        """One `fetch` ended: `ok` or the `FetchError.outcome` of its failure; `seconds`
+        includes every redirect."""
 
 
 @dataclass(frozen=True)
@@ -68,8 +82,10 @@ class Fetcher:
         lookup: Lookup = os_lookup,
         policy: Policy = blocked_reason,
         ssl_context: ssl.SSLContext | None = None,
+        observer: FetchObserver | None = None,
     ) -> None:
         self.body_limit = body_limit
+        self.observer = observer
         self.allowed = allowed
         self.ssrf_protection = ssrf_protection
         self.timeout = timeout
@@ -80,11 +96,12 @@ class Fetcher:
         self._session: aiohttp.ClientSession | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Fetcher:
+    def from_settings(cls, settings: Settings, observer: FetchObserver | None = None) -> Fetcher:
         return cls(
             body_limit=settings.body_limit,
             allowed=compile_allowed_hosts(settings.allowed_hosts),
             ssrf_protection=not settings.disable_ssrf_protection,
+            observer=observer,
         )
 
     def _client(self) -> aiohttp.ClientSession:
@@ -108,7 +125,7 @@ class Fetcher:
 
     async def fetch(self, url: str) -> FetchResult:
         """The source at `url`, after at most `max_redirects` redirects, or a FetchError."""
-        outcome = await self._fetch(url, {})
+        outcome = await self._observed(url, {})
         assert isinstance(outcome, FetchResult)  # no conditional headers, so never a 304
         return outcome
 
@@ -121,7 +138,23 @@ class Fetcher:
         headers = {name: value for name, value in conditions.items() if value is not None}
         if not headers:
             raise ValueError("revalidation needs an ETag or a Last-Modified")
-        return await self._fetch(url, headers)
+        return await self._observed(url, headers)
+
+    async def _observed(self, url: str, headers: dict[str, str]) -> FetchResult | NotModified:
+        """`_fetch`, told to the observer (an origin 304 is `ok` too)."""
+        if self.observer is None:
+            return await self._fetch(url, headers)
+        started = time.monotonic()
+        outcome = FetchError.outcome  # also when cancelled
+        try:
+            result = await self._fetch(url, headers)
+            outcome = OK
+            return result
+        except FetchError as exc:
+            outcome = exc.outcome
+            raise
+        finally:
+            self.observer.fetch_done(outcome, time.monotonic() - started)
 
     async def _fetch(self, url: str, headers: dict[str, str]) -> FetchResult | NotModified:
         target = parse_target(url)
@@ -131,9 +164,9 @@ class Fetcher:
             if not isinstance(outcome, _Redirect):
                 return outcome
             if redirects >= self.max_redirects:
-                raise FetchError("too many redirects", 502)
+                raise FetchHttpError("too many redirects", 502)
             if not outcome.location:
-                raise FetchError("redirect response missing location header", 502)
+                raise FetchHttpError("redirect response missing location header", 502)
             target = parse_target(redirect_url(outcome.location, target.href))
             redirects += 1
 
@@ -141,7 +174,7 @@ class Fetcher:
         self, target: Target, headers: dict[str, str]
     ) -> FetchResult | NotModified | _Redirect:
         if not host_allowed(self.allowed, target.hostname):
-            raise FetchError("host is not allowed", 403)
+            raise FetchBlocked("host is not allowed", 403)
         pin: AbstractContextManager[None] = nullcontext()
         if self.ssrf_protection:
             addresses = await checked_addresses(
@@ -153,7 +186,9 @@ class Fetcher:
             with pin:
                 async with asyncio.timeout(self.timeout):
                     async with self._client().get(
-                        URL(target.href, encoded=True), allow_redirects=False, headers=headers
+                        URL(target.href, encoded=True),
+                        allow_redirects=False,
+                        headers=_hop_headers(headers),
                     ) as response:
                         final = _final_status(response, conditional=bool(headers))
                         if final is not None:
@@ -164,14 +199,24 @@ class Fetcher:
         except FetchError:
             raise
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+            kind = FetchTimeout if isinstance(exc, TimeoutError) else FetchError
             if reading:
-                raise FetchError("error reading response body", 502) from exc
-            raise FetchError("unable to make request", 502) from exc
+                raise kind("error reading response body", 502) from exc
+            raise kind("unable to make request", 502) from exc
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _hop_headers(conditional: dict[str, str]) -> dict[str, str] | None:
+    """Headers of this one request on top of `HEADERS` (aiohttp merges them): the request
+    id, and a revalidation's conditional headers."""
+    request_id = current_request_id()
+    if request_id is None:
+        return conditional or None
+    return {REQUEST_ID_HEADER: request_id, **conditional}
 
 
 def _final_status(
@@ -185,9 +230,9 @@ def _final_status(
     if status == 304 and conditional:
         return NotModified.from_headers(response.headers)
     if status == 404:
-        raise FetchError("not found", 404)
+        raise FetchHttpError("not found", 404)
     if status < 200 or status >= 300:
-        raise FetchError(f"received status {status}", 502)
+        raise FetchHttpError(f"received status {status}", 502)
     if status in NULL_BODY_STATUSES:
-        raise FetchError("no body in response", 502)
+        raise FetchHttpError("no body in response", 502)
     return None

@@ -13,7 +13,7 @@ import re
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 
-from imaged.errors import FetchError
+from imaged.errors import FetchBlocked, FetchError, FetchTimeout
 
 #: Resolves a host name to addresses (strings, in resolver order). Injectable for tests.
 Lookup = Callable[[str, int], Awaitable[Sequence[str]]]
@@ -141,12 +141,14 @@ async def checked_addresses(
         try:
             async with asyncio.timeout(timeout):
                 addresses = list(await lookup(hostname, port))
-        except (OSError, TimeoutError, UnicodeError, ValueError) as exc:
+        except TimeoutError as exc:
+            raise FetchTimeout(f"DNS resolution failed for {hostname}", 400) from exc
+        except (OSError, UnicodeError, ValueError) as exc:
             raise FetchError(f"DNS resolution failed for {hostname}", 400) from exc
         if not addresses:
             raise FetchError(f"DNS resolution failed for {hostname}", 400)
     for address in addresses:
         reason = policy(address)
         if reason is not None:
-            raise FetchError(f"host resolves to private IP ({reason})", 403)
+            raise FetchBlocked(f"host resolves to private IP ({reason})", 403)
     return addresses

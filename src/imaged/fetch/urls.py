@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ada_url import URL, join_url
 
-from imaged.errors import FetchError
+from imaged.errors import FetchError, FetchHttpError
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -57,4 +57,4 @@ def redirect_url(location: str, base: str) -> str:
     try:
         return join_url(base, location)
     except (ValueError, UnicodeError) as exc:
-        raise FetchError("invalid redirect location", 502) from exc
+        raise FetchHttpError("invalid redirect location", 502) from exc

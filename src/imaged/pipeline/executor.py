@@ -8,6 +8,10 @@ process: one output may be at most `max_task_output` bytes and all outputs of a 
 together at most `max_total_output` bytes; a task over a cap fails before its upload. An
 optional bucket allow-list (the spec's [IMPROVE]) fails tasks aimed at other buckets before
 any work is done.
+
+Every failed task logs one `warn` line `pipeline task failed` with its `id` and `err` text
+(and the request id, from the log context). An optional `PipelineObserver` (the server's
+metrics) hears each task's status and how long each storage write took.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from typing import Any
+import traceback
+from typing import Any, Protocol
 
 from imaged.engine.core import Engine
 from imaged.engine.formats import MIME_TYPES
@@ -32,6 +37,16 @@ ALLOWED_CONTENT_TYPES = frozenset(MIME_TYPES.values())
 MIB = 1024 * 1024
 DEFAULT_MAX_TASK_OUTPUT = 128 * MIB
 DEFAULT_MAX_TOTAL_OUTPUT = 512 * MIB
+SUCCESS = "success"
+FAILED = "failed"
+
+
+class PipelineObserver(Protocol):
+    def task_done(self, status: str) -> None:
+        """A task ended with `status` (`success` or `failed`)."""
+
+    def stored(self, backend: str, seconds: float) -> None:
+        """One `Storage.put` of back-end `backend` ended (either way) after `seconds`."""
 
 
 class TaskFailure(Exception):
@@ -67,9 +82,11 @@ class PipelineRunner:
         max_task_output: int = DEFAULT_MAX_TASK_OUTPUT,
         max_total_output: int = DEFAULT_MAX_TOTAL_OUTPUT,
         allowed_buckets: frozenset[str] | None = None,
+        observer: PipelineObserver | None = None,
     ) -> None:
-        """`logger` is the server's: unexpected task failures are logged with its format,
-        level and stream."""
+        """`logger` is the server's: task failures are logged with its format, level and
+        stream."""
+        self.observer = observer
         self.engine = engine
         self.fetcher = fetcher
         self.storage = storage
@@ -80,7 +97,12 @@ class PipelineRunner:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, engine: Engine, fetcher: Fetcher | None, logger: Logger
+        cls,
+        settings: Settings,
+        engine: Engine,
+        fetcher: Fetcher | None,
+        logger: Logger,
+        observer: PipelineObserver | None = None,
     ) -> PipelineRunner:
         """The local-directory back-end with `--output-dir`, else S3 from the environment."""
         storage: Storage
@@ -100,6 +122,7 @@ class PipelineRunner:
             max_task_output=settings.max_pipeline_output,
             max_total_output=settings.max_pipeline_total_output,
             allowed_buckets=settings.allowed_buckets,
+            observer=observer,
         )
 
     async def close(self) -> None:
@@ -139,15 +162,19 @@ class PipelineRunner:
         try:
             output, metadata = await self._execute(task, source, budget)
         except Exception as exc:
+            if self.observer is not None:
+                self.observer.task_done(FAILED)
             return {
                 "id": task.id,
-                "status": "failed",
+                "status": FAILED,
                 "durationMs": elapsed_ms(started),
-                "error": self._error_text(task, exc),
+                "error": self._failed(task, exc),
             }
+        if self.observer is not None:
+            self.observer.task_done(SUCCESS)
         result: dict[str, Any] = {
             "id": task.id,
-            "status": "success",
+            "status": SUCCESS,
             "durationMs": elapsed_ms(started),
             "output": output,
         }
@@ -174,6 +201,7 @@ class PipelineRunner:
                 f"{self.max_task_output} bytes"
             )
         budget.reserve(size)
+        put_started = time.monotonic()
         try:
             url = await self.storage.put(
                 task.output.bucket, task.output.key, result.data, content_type, task.output.acl
@@ -181,6 +209,9 @@ class PipelineRunner:
         except BaseException:
             budget.release(size)
             raise
+        finally:
+            if self.observer is not None:
+                self.observer.stored(self.storage.backend, time.monotonic() - put_started)
         output: dict[str, Any] = {
             "format": result.format,
             "width": result.width,
@@ -196,11 +227,13 @@ class PipelineRunner:
             metadata = found.fields
         return output, metadata
 
-    def _error_text(self, task: TaskSpec, exc: Exception) -> str:
-        if isinstance(exc, ImagedError):
-            return exc.message
-        if not isinstance(exc, TaskFailure | StorageError):
-            # Not a deliberate failure: keep the spec's contract (the message, or
-            # `Unknown error`) but leave a trace for the operator.
-            self.logger.warn("pipeline task failed", id=task.id, err=exc)
-        return str(exc) or "Unknown error"
+    def _failed(self, task: TaskSpec, exc: Exception) -> str:
+        """The task's `error` text, logged once."""
+        text = exc.message if isinstance(exc, ImagedError) else str(exc) or "Unknown error"
+        if isinstance(exc, ImagedError | TaskFailure | StorageError):
+            self.logger.warn("pipeline task failed", id=task.id, err=text)
+        else:
+            # Not a deliberate failure: the same line, plus the trace for the operator.
+            stack = "".join(traceback.format_exception(exc))
+            self.logger.warn("pipeline task failed", id=task.id, err=text, stack=stack)
+        return text

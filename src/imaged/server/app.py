@@ -14,6 +14,8 @@ from imaged.server.access import access_middleware, refused
 from imaged.server.body import check_content_type, check_declared_length
 from imaged.server.caching import CACHING, Caching, no_store_middleware
 from imaged.server.errors import error_middleware, status_text, text_response
+from imaged.server.metrics import CONTENT_TYPE, METRICS_PATH, Metrics
+from imaged.server.requestid import on_response_prepare
 from imaged.server.requestlog import request_log_middleware
 from imaged.server.state import STATE, State
 from imaged.settings import Settings
@@ -61,14 +63,20 @@ def build_state(settings: Settings, logger: Logger, codecs: Codecs | None = None
         operation_timeout=settings.operation_timeout,
     )
     state = State(settings=settings, engine=engine, logger=logger)
+    # Only a server with a metrics listener records metrics (the seams stay None otherwise).
+    metrics = Metrics(engine.limiter) if settings.metrics_listen is not None else None
+    if metrics is not None:
+        state.metrics = engine.observer = metrics
     if settings.enable_fetch:
         from imaged.fetch.client import Fetcher
 
-        state.fetcher = Fetcher.from_settings(settings)
+        state.fetcher = Fetcher.from_settings(settings, metrics)
     if settings.enable_pipeline:
         from imaged.pipeline.executor import PipelineRunner
 
-        state.pipeline = PipelineRunner.from_settings(settings, engine, state.fetcher, logger)
+        state.pipeline = PipelineRunner.from_settings(
+            settings, engine, state.fetcher, logger, metrics
+        )
     return state
 
 
@@ -84,12 +92,14 @@ def create_app(state: State) -> web.Application:
         client_max_size=state.settings.body_limit,
     )
     app[STATE] = state
+    app.on_response_prepare.append(on_response_prepare)
     app.router.add_get("/healthz", handlers.healthz)
     openapi.add_route(app)
+    app.router.add_get("/readyz", handlers.readyz)
     app.router.add_put("/transform", handlers.put_transform, expect_handler=expect_continue)
     app.router.add_put("/metadata", handlers.put_metadata, expect_handler=expect_continue)
     if state.fetcher is not None:
-        app[CACHING] = Caching(state.settings, state.fetcher)
+        app[CACHING] = Caching(state.settings, state.fetcher, state.metrics)
     if state.settings.enable_fetch:
         app.router.add_get("/transform", handlers.get_transform)
         app.router.add_get("/metadata", handlers.get_metadata)
@@ -106,4 +116,21 @@ def create_app(state: State) -> web.Application:
         state.engine.close()
 
     app.on_cleanup.append(close)
+    return app
+
+
+def metrics_app(metrics: Metrics) -> web.Application:
+    """The metrics listener's application: `GET /metrics` (and HEAD) in the text exposition
+    format, `404 Not Found` for every other method and path. No image route, no TLS, no
+    tokens: it is meant for an internal address only."""
+
+    async def answer(request: web.Request) -> web.Response:
+        if request.path != METRICS_PATH or request.method not in ("GET", "HEAD"):
+            return text_response(404, status_text(404))
+        response = web.Response(body=metrics.exposition())
+        response.headers["Content-Type"] = CONTENT_TYPE
+        return response
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
     return app

@@ -22,7 +22,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -32,6 +32,7 @@ from imaged.fetch.result import FetchResult, NotModified
 from imaged.server.access import SIGNED_PATHS, seconds_left
 from imaged.server.coalesce import Flight, Flights
 from imaged.server.conditional import Conditions, last_modified, make_etag, source_digest
+from imaged.server.metrics import CACHE_REQUESTS, COALESCED, DISABLED, Recorder
 from imaged.server.output import Rendered, ok_response
 from imaged.server.resultcache import Entry, ResultCache
 from imaged.settings import PRINTABLE_ASCII, Settings
@@ -49,26 +50,6 @@ _HASH_INLINE_LIMIT = 256 * 1024
 # `max-age=N` / `s-maxage=N` (any case, N possibly quoted), not the end of a longer name.
 _TCHAR_BEFORE = r"(?<![A-Za-z0-9!#$%&'*+.^_`|~-])"
 _MAX_AGE = re.compile(_TCHAR_BEFORE + r'(max-age|s-maxage)[ \t]*=[ \t]*"?([0-9]+)"?', re.I)
-
-
-# --- metrics seam ---------------------------------------------------------------------------
-
-
-class CacheRecorder(Protocol):
-    """Where `imaged_cache_requests_total{result}` and `imaged_coalesced_requests_total`
-    are counted (observability.md); every image GET that reaches the cache counts once."""
-
-    def cache_result(self, result: str) -> None: ...
-
-    def coalesced(self) -> None: ...
-
-
-class _NotRecorded:
-    def cache_result(self, result: str) -> None:
-        return None
-
-    def coalesced(self) -> None:
-        return None
 
 
 # --- what a GET asks for --------------------------------------------------------------------
@@ -130,7 +111,7 @@ class Caching:
         self,
         settings: Settings,
         fetcher: Fetcher,
-        recorder: CacheRecorder | None = None,
+        metrics: Recorder = DISABLED,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cache_control = settings.cache_control
@@ -141,7 +122,7 @@ class Caching:
         )
         self.flights: Flights[Validated, Rendered] = Flights()
         self._fetcher = fetcher
-        self._recorder: CacheRecorder = recorder or _NotRecorded()
+        self._metrics = metrics
 
     async def serve(self, request: web.Request, job: GetJob) -> web.Response:
         """The response to a validated image GET or HEAD (HEAD: aiohttp drops the body)."""
@@ -164,7 +145,7 @@ class Caching:
             job.key, needs_body, lambda flight: self._work(flight, job, stale)
         )
         if joined:
-            self._recorder.coalesced()
+            self._metrics.inc(COALESCED)
         validated = await flight.first()
         rendered = await flight.result() if needs_body(validated) else None
         return self._answer(request, job, validated, rendered, hit=False)
@@ -230,16 +211,15 @@ class Caching:
         if self.cache is not None:
             headers["X-Cache"] = HIT if hit else MISS
         if rendered is None:
-            self._recorder.cache_result("not_modified")
+            self._metrics.inc(CACHE_REQUESTS, "not_modified")
             if job.negotiated:
                 headers["Vary"] = "Accept"
             return web.Response(status=304, headers=headers)
         response = ok_response(
             request, rendered, job.warnings, job.strict, negotiated=job.negotiated, extra=headers
         )
-        self._recorder.cache_result(
-            "hit" if hit else "revalidated" if validated.revalidated else "miss"
-        )
+        result = "hit" if hit else "revalidated" if validated.revalidated else "miss"
+        self._metrics.inc(CACHE_REQUESTS, result)
         return response
 
 

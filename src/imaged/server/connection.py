@@ -28,19 +28,27 @@ from aiohttp import web
 from aiohttp.streams import StreamReader
 
 from imaged.errors import BadRequest, ImagedError, RequestTimeout
-from imaged.log import Logger
+from imaged.log import REQUEST_ID_HEADER, Logger, new_request_id
 from imaged.server import aiohttp_internals as internals
 from imaged.server.body import INCOMPLETE, INCOMPLETE_CHUNKED
 from imaged.server.errors import internal_error, status_text, text_response
+from imaged.server.requestid import stamp
 from imaged.server.state import CLOSE_UNREAD
 
 _REQUEST_TIMEOUT = b"request timeout: the request head was not received in time"
-REQUEST_TIMEOUT_RESPONSE = (
-    b"HTTP/1.1 408 Request Timeout\r\n"
-    b"Content-Type: text/plain; charset=utf-8\r\n"
-    b"Content-Length: " + str(len(_REQUEST_TIMEOUT)).encode() + b"\r\n"
-    b"Connection: close\r\n\r\n" + _REQUEST_TIMEOUT
-)
+
+
+def request_timeout_response() -> bytes:
+    """The 408 written when no complete head arrived (so no request exists): with a new
+    request id, like every response."""
+    head = (
+        "HTTP/1.1 408 Request Timeout\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Length: {len(_REQUEST_TIMEOUT)}\r\n"
+        f"{REQUEST_ID_HEADER}: {new_request_id()}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return head.encode() + _REQUEST_TIMEOUT
 
 
 class BodyTimeout(RequestTimeout, TimeoutError):
@@ -118,7 +126,7 @@ class Connection(web.RequestHandler):
         self._head_timer = None
         if self.transport is None or not self._waiting_for_head():
             return
-        self.transport.write(REQUEST_TIMEOUT_RESPONSE)
+        self.transport.write(request_timeout_response())
         self.force_close()
 
     def _arm_body_deadline(self, payload: StreamReader, chunked: bool) -> None:
@@ -196,6 +204,7 @@ class Connection(web.RequestHandler):
             response = internal_error(self.log, request, exc)
         else:
             response = text_response(status, status_text(status))
+            stamp(request, response)  # no application hook sees these responses
         response.force_close()
         return response
 

@@ -6,7 +6,6 @@ application with the same helpers, so every error body is built here.
 
 from __future__ import annotations
 
-import itertools
 from http import HTTPStatus
 
 from aiohttp import web
@@ -17,12 +16,12 @@ from aiohttp.web_protocol import RequestPayloadError
 from imaged.errors import AccessDenied, ImagedError, ServerBusy, StrictMetadataError
 from imaged.log import Logger
 from imaged.server.body import MALFORMED_BODY, too_large
+from imaged.server.requestid import stamp
 from imaged.server.state import STATE
 
 TEXT = "text/plain"
 JSON = "application/json"
 INTERNAL_ERROR = "500 Internal server error"
-_request_ids = itertools.count(1)
 
 
 def status_text(status: int) -> str:
@@ -38,25 +37,14 @@ def json_response(body: str, status: int = 200) -> web.Response:
     return web.Response(status=status, text=body, content_type=JSON, charset="utf-8")
 
 
-def next_request_id() -> str:
-    """Identifies a 500 in the log and in the `X-Request-Id` response header."""
-    return f"r{next(_request_ids)}"
-
-
 def internal_error(
     logger: Logger, request: web.BaseRequest, exc: BaseException | None
 ) -> web.Response:
-    """A real server fault: logged with a request id, answered 500 without any detail."""
-    request_id = next_request_id()
-    logger.error(
-        "internal error",
-        requestId=request_id,
-        method=request.method,
-        path=request.raw_path,
-        err=exc,
-    )
+    """A real server fault: logged with the request id (also in the `X-Request-Id` response
+    header), answered 500 without any detail."""
     response = text_response(500, INTERNAL_ERROR)
-    response.headers["X-Request-Id"] = request_id
+    stamp(request, response)  # assigns the id first where no middleware did
+    logger.error("internal error", method=request.method, path=request.raw_path, err=exc)
     return response
 
 

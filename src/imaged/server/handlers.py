@@ -29,12 +29,14 @@ from imaged.params.query import (
 from imaged.params.transform import ParsedTransform, parse_transform_query
 from imaged.server.body import read_image_body
 from imaged.server.caching import CACHING, GetJob
-from imaged.server.errors import json_response
+from imaged.server.errors import json_response, text_response
 from imaged.server.output import Rendered, ok_response, render_metadata, render_transform
 from imaged.server.state import State, get_state
 
 MISSING_BODY = "image data must be provided in the request body"
 MISSING_URL = "missing 'url' query parameter"
+READY = "ready"
+SHUTTING_DOWN = "shutting down"
 
 
 def _query(request: web.Request) -> QueryDict:
@@ -52,6 +54,14 @@ async def healthz(request: web.Request) -> web.Response:
         "encoders": list(codecs.encoders),
     }
     return json_response(dumps(body))
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """200 while the server accepts work; 503 from the stop signal on, so load balancers
+    drain the instance before it stops (observability.md)."""
+    if get_state(request).ready:
+        return text_response(200, READY)
+    return text_response(503, SHUTTING_DOWN)
 
 
 async def _upload(request: web.Request, state: State) -> bytes | None:

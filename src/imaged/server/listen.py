@@ -1,6 +1,7 @@
 """Serving: startup log, our sockets (`server/sockets.py`) served by aiohttp through our own
-protocol factory (`server/connection.py`: read deadlines, draining), signals and the
-graceful stop with its forced-exit timer (config.md, Listening and Shutdown).
+protocol factory (`server/connection.py`: read deadlines, draining), the separate metrics
+listener, signals, readiness and the graceful stop with its forced-exit timer (config.md,
+Listening and Shutdown; observability.md, Health and readiness).
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from aiohttp import web
 from imaged import __version__
 from imaged.engine import vips
 from imaged.log import Logger, bridge_stdlib_logging
-from imaged.server.app import build_state, create_app
+from imaged.server.app import build_state, create_app, metrics_app
 from imaged.server.connection import ConnectionFactory, Deadlines
+from imaged.server.metrics import Metrics
+from imaged.server.requestlog import HOOK_LOGGER, finished_hook
 from imaged.server.sockets import (
     DEFAULT_HOST,
     StartupError,
@@ -31,7 +34,8 @@ from imaged.server.sockets import (
     remove_unix_socket,
     tls_context,
 )
-from imaged.settings import Settings
+from imaged.server.state import STATE, State
+from imaged.settings import ListenAddress, Settings
 
 BACKLOG = 1024  # ≥ 511 (http-api.md); the kernel caps it at net.core.somaxconn
 MAX_LINE = 16384  # request line and each header line; longer → 400
@@ -106,6 +110,8 @@ async def start(settings: Settings, logger: Logger, app: web.Application) -> Lis
     )
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
     servers: list[asyncio.Server] = []
+    hook = finished_hook(app[STATE])  # metrics and the access log of finished requests
+    hook_options = {} if hook is None else {"access_log_class": hook}
     try:
         await runner.setup()
         assert runner.server is not None
@@ -114,9 +120,10 @@ async def start(settings: Settings, logger: Logger, app: web.Application) -> Lis
             Deadlines(head=float(settings.header_timeout), body=float(settings.body_timeout)),
             logger,
             keepalive_timeout=float(settings.keepalive_timeout),
-            access_log=None,
+            access_log=None if hook is None else HOOK_LOGGER,
             max_line_size=MAX_LINE,
             max_field_size=MAX_LINE,
+            **hook_options,
         )
         for sock in sockets:
             servers.append(
@@ -133,6 +140,28 @@ async def start(settings: Settings, logger: Logger, app: web.Application) -> Lis
             remove_unix_socket(settings.unix)  # the one we just bound
         raise
     return Listener(runner, factory, listen_url(settings), servers, settings.unix)
+
+
+async def start_metrics(address: ListenAddress, metrics: Metrics) -> web.AppRunner:
+    """Serve `/metrics` on its own address. A port in use (any bind error) is the startup
+    failure of the main port: `Error starting server` with this listener's URL."""
+    try:
+        sockets = bind_tcp(address.host, address.port)
+    except OSError as exc:
+        raise StartupError("Error starting server", url=address.url, err=exc) from exc
+    runner = web.AppRunner(
+        metrics_app(metrics), access_log=None, handle_signals=False, shutdown_timeout=0.5
+    )
+    try:
+        await runner.setup()
+        for sock in sockets:
+            await web.SockSite(runner, sock).start()
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        await runner.cleanup()
+        raise
+    return runner
 
 
 def log_startup(
@@ -176,16 +205,22 @@ class _Process:
     unix_path: str | None = None  # set once we own a socket file
 
 
+async def _delay_stop(state: State, signals: asyncio.Queue[int]) -> None:
+    """After SIGTERM, keep serving for `--shutdown-delay` seconds (with /readyz already
+    503) so load balancers notice; a SIGINT ends the wait at once."""
+    try:
+        async with asyncio.timeout(state.settings.shutdown_delay):
+            while await signals.get() != signal.SIGINT:
+                pass
+    except TimeoutError:
+        pass
+
+
 async def _main(settings: Settings, logger: Logger, process: _Process) -> int:
     loop = asyncio.get_running_loop()
-    received: asyncio.Future[int] = loop.create_future()
-
-    def on_signal(sig: int) -> None:
-        if not received.done():
-            received.set_result(sig)
-
+    signals: asyncio.Queue[int] = asyncio.Queue()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal, sig)
+        loop.add_signal_handler(sig, signals.put_nowait, sig)
 
     state = build_state(settings, logger)
     log_startup(
@@ -193,15 +228,29 @@ async def _main(settings: Settings, logger: Logger, process: _Process) -> int:
     )
     listener = await start(settings, logger, create_app(state))
     process.unix_path = listener.unix_path
+    metrics_runner = None
+    address = settings.metrics_address
+    if address is not None and isinstance(state.metrics, Metrics):
+        try:
+            metrics_runner = await start_metrics(address, state.metrics)
+        except BaseException:
+            await listener.stop(0)
+            raise
+        logger.info("metrics listening", url=address.url)
     logger.info("server listening", tls=settings.tls, mtls=bool(settings.mtls_ca), url=listener.url)
 
-    signum = await received
+    signum = await signals.get()
     logger.info("Shutting down", signal=signal.Signals(signum).name)
+    state.ready = False
+    if signum == signal.SIGTERM and settings.shutdown_delay > 0:
+        await _delay_stop(state, signals)
     timer = threading.Timer(settings.shutdown_timeout, _force_exit, (logger, process.unix_path))
     timer.daemon = True  # still armed while the interpreter exits: a hang there is bounded too
     timer.start()
     try:
         drained = await listener.stop(settings.shutdown_timeout)
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
     except Exception as exc:
         logger.error("Error shutting down", err=exc)
         return 1

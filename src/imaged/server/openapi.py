@@ -165,6 +165,19 @@ def _healthz(server: _Server, method: str) -> dict[str, Any]:
     return {"summary": "server information", "responses": {"200": ok}}
 
 
+def _readyz(server: _Server, method: str) -> dict[str, Any]:
+    ready = {"description": "`ready`", "headers": _headers(), "content": _TEXT_CONTENT}
+    stopping = {
+        "description": "`shutting down`: from SIGTERM until exit (observability.md)",
+        "headers": _headers(),
+        "content": _TEXT_CONTENT,
+    }
+    return {
+        "summary": "readiness for load balancers",
+        "responses": {"200": ready, "503": stopping},
+    }
+
+
 def _openapi(server: _Server, method: str) -> dict[str, Any]:
     ok = {
         "description": "this document",
@@ -267,6 +280,7 @@ Describer = Callable[[_Server, str], dict[str, Any]]
 # What each path of the server is; which of them exist is the router's business.
 DESCRIBERS: dict[str, Describer] = {
     "/healthz": _healthz,
+    "/readyz": _readyz,
     PATH: _openapi,
     "/transform": _transform,
     "/metadata": _metadata,

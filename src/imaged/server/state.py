@@ -9,6 +9,7 @@ from aiohttp import web
 
 from imaged.engine.core import Engine
 from imaged.log import Logger
+from imaged.server.metrics import DISABLED, Recorder
 from imaged.settings import Settings
 
 if TYPE_CHECKING:
@@ -23,6 +24,8 @@ class State:
     logger: Logger
     fetcher: Fetcher | None = None
     pipeline: PipelineRunner | None = None
+    metrics: Recorder = DISABLED  # the real registry with --metrics-listen (server/metrics.py)
+    ready: bool = True  # False from the stop signal on: /readyz answers 503
 
 
 STATE = web.AppKey("state", State)
@@ -30,6 +33,7 @@ STARTED = web.RequestKey("started", float)  # time.monotonic() when the request 
 # Set by a handler that refused a request without reading its body: the connection closes
 # right after the response instead of draining the body (server/connection.py).
 CLOSE_UNREAD = web.RequestKey("close_unread", bool)
+REQUEST_ID = web.RequestKey("request_id", str)  # see server/requestid.py
 
 
 def get_state(request: web.Request) -> State:

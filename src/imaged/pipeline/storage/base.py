@@ -12,6 +12,8 @@ class StorageError(Exception):
 class Storage(Protocol):
     """Stores one encoded output and reports where it went (informational URL)."""
 
+    backend: str  # `s3` or `local`: the label of the storage metrics
+
     async def put(
         self, bucket: str, key: str, data: bytes, content_type: str, acl: str | None
     ) -> str:

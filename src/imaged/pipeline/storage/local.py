@@ -67,6 +67,8 @@ def _is_link(dir_fd: int, name: str) -> bool:
 
 
 class LocalStorage:
+    backend = "local"
+
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
 

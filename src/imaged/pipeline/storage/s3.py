@@ -57,6 +57,8 @@ def _load_models(session: Any) -> None:
 class S3Storage:
     """One long-lived client (connection pool), created on first use inside the loop."""
 
+    backend = "s3"
+
     def __init__(
         self,
         *,
