@@ -25,11 +25,12 @@ WRK_HINT = "wrk not found: install it with `apt-get update && apt-get install -y
 
 @dataclass(frozen=True)
 class Load:
-    """What to send: method, target URL and an optional body file."""
+    """What to send: method, target URL, an optional body file and extra request headers."""
 
     method: str
     url: str
     body: Path | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ def run_wrk(load: Load, connections: int, duration: float, max_requests: int = 0
         f"-d{seconds}s",
         "--timeout",
         "120s",
+        *(arg for name, value in load.headers for arg in ("-H", f"{name}: {value}")),
         "-s",
         str(LUA_SCRIPT),
         load.url,
@@ -163,6 +165,7 @@ def run_python(load: Load, connections: int, duration: float, max_requests: int 
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     body = load.body.read_bytes() if load.body else None
     headers = {"Content-Type": "application/octet-stream"} if body is not None else {}
+    headers.update(load.headers)
     counter = _Counter(max_requests)
     latencies: list[float] = []
     errors = [0]

@@ -111,9 +111,11 @@ def measure_server(
     concurrency: int,
     duration: float,
     out: Probe,
+    load: loadgen.Load | None = None,
 ) -> Row:
-    """CPU and peak RSS of the server process while `tool` drives it at `concurrency`."""
-    load = server_load(server, workload, peer)
+    """CPU and peak RSS of the server process while `tool` drives it at `concurrency` with
+    `load` (default: the workload's request for `peer`)."""
+    load = load or server_load(server, workload, peer)
     wait_idle(server.pid)
     with Window(server.pid) as window:
         result = loadgen.run(tool, load, concurrency, duration)

@@ -304,6 +304,25 @@ def overhead_table(section: dict[str, Any]) -> str:
     )  # fmt: skip
 
 
+def caching_table(rows: list[dict[str, Any]]) -> str:
+    return table(
+        ["variant", "conc", "req/s", "p50 ms", "p99 ms", "CPU ms/req", "origin/req", "err"],
+        (
+            [
+                r["variant"],
+                str(r["concurrency"]),
+                _num(r["rps"]),
+                _num(r["p50_ms"]),
+                _num(r["p99_ms"]),
+                _num(r["cpu_ms"], 2),
+                _num(r["origin_per_request"], 3),
+                str(r["errors"]),
+            ]
+            for r in rows
+        ),
+    )
+
+
 def markdown(results: dict[str, Any]) -> str:
     meta = results["meta"]
     parts = [
@@ -347,6 +366,10 @@ def markdown(results: dict[str, Any]) -> str:
             "",
             overhead_table(section),
         ]
+
+    if results.get("caching"):
+        parts += ["", "## Caching: a hot URL and 304s (W2 fetched from a loopback origin)", ""]
+        parts += [caching_table(results["caching"])]
     if results.get("notes"):
         parts += ["", "## Notes", ""] + [f"- {n}" for n in results["notes"]]
     return "\n".join(parts) + "\n"

@@ -20,7 +20,7 @@ if __package__ in (None, ""):
 
 import pyvips
 
-from bench import animation, loadgen, memory, overhead, quality, report
+from bench import animation, caching, loadgen, memory, overhead, quality, report
 from bench.inproc import thumbnail_output
 from bench.measure import (
     Probe,
@@ -45,7 +45,7 @@ from imaged.engine.jpegturbo import FORCE_LIBVIPS_ENV
 # imaged-libvips: imaged with its JPEG decode forced back onto libvips (the A/B of
 # engine/jpegturbo.py; FORCE_LIBVIPS_ENV exists for this benchmark only).
 PEERS = ("imaged", "imaged-libvips", "pyvips", "thumbor")
-SECTIONS = ("matrix", "memory", "scaling", "animation", "metrics")
+SECTIONS = ("matrix", "memory", "scaling", "animation", "metrics", "caching")
 
 
 def _csv(text: str) -> list[str]:
@@ -313,6 +313,13 @@ def main(argv: list[str] | None = None) -> int:
     if "metrics" in sections:
         progress("metrics overhead: with and without --metrics-listen")
         results["metrics_overhead"] = run_overhead(args, tool, allocator)
+    if "caching" in sections:
+        progress("caching: hot URL and 304s")
+        results["caching"] = caching.run(
+            tool, allocator, args.server_concurrency, _ints(args.concurrency), args.duration
+        )
+        for r in results["caching"]:
+            progress(f"  {r['variant']} c={r['concurrency']}: {r['rps']:.1f} req/s")
     results["meta"]["loadavg_after"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
     path = write(results, out_dir, stamp)
     print(report.markdown(results))

@@ -5,6 +5,11 @@ every TCP connection it accepts and every request it sees, so tests can prove th
 URL never reached it. Routes serve corpus images and every misbehaviour the fetch client must
 handle (redirects, chains, loops, statuses, slow, oversized, short and gzip-encoded bodies,
 responses with exactly the headers a test names).
+
+`/res/<name>` serves a resource the test controls (`put`): bytes that change, `ETag` and
+`Last-Modified` that it answers conditional requests with (304), a status, and a gate
+(`hold`/`release`) that keeps requests waiting until the test lets them through — a slow
+origin whose slowness the test decides, without sleeping.
 """
 
 from __future__ import annotations
@@ -26,6 +31,18 @@ from tests.serverproc import CORPUS
 
 SMALL_JPEG = "jpeg-small-nikon-p6000-gps.jpg"
 SMALL_PNG = "png-palette-8bit.png"
+
+
+@dataclass(frozen=True)
+class Resource:
+    """What `/res/<name>` answers: `status` with `body`, or 304 to a matching conditional
+    request; `etag`/`last_modified` None = not sent; `conditional=False` ignores them."""
+
+    body: bytes = b""
+    etag: str | None = None
+    last_modified: str | None = None
+    status: int = 200
+    conditional: bool = True
 
 
 @dataclass(frozen=True)
@@ -67,6 +84,10 @@ class Origin:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
         self._servers: list[asyncio.base_events.Server] = []
+        self._resources: dict[str, Resource] = {}
+        self._gates: dict[str, asyncio.Event] = {}
+        self.held = 0  # requests waiting at a closed gate now
+        self.not_modified = 0  # 304s answered by /res
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -98,6 +119,7 @@ class Origin:
         app.router.add_get("/set-cookie", self._set_cookie)
         app.router.add_get("/echo", self._echo)
         app.router.add_get("/headers", self._headers)
+        app.router.add_get("/res/{name}", self._resource)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         handler = self._runner.server
@@ -136,6 +158,40 @@ class Origin:
     def paths(self) -> list[str]:
         with self._lock:
             return [seen.path for seen in self.requests]
+
+    def put(self, name: str, resource: Resource) -> str:
+        """Serve `resource` at `/res/<name>` from now on; its URL."""
+        with self._lock:
+            self._resources[name] = resource
+        return self.url(f"/res/{name}")
+
+    def hold(self, name: str) -> None:
+        """Requests for `/res/<name>` wait from now on until `release`."""
+
+        def close() -> None:
+            self._gates[name] = asyncio.Event()
+
+        self._call(close)
+
+    def release(self, name: str) -> None:
+        def open_gate() -> None:
+            gate = self._gates.pop(name, None)
+            if gate is not None:
+                gate.set()
+
+        self._call(open_gate)
+
+    def requests_for(self, path: str) -> list[Seen]:
+        with self._lock:
+            return [seen for seen in self.requests if seen.path == path]
+
+    def _call(self, fn: Any) -> None:
+        """Run `fn` on the origin's loop and wait for it."""
+
+        async def run() -> None:
+            fn()
+
+        asyncio.run_coroutine_threadsafe(run(), self._loop).result(10)
 
     @contextlib.contextmanager
     def untouched(self) -> Iterator[None]:
@@ -261,6 +317,30 @@ class Origin:
         head = [f"{name}: {value}" for name, value in request.query.items()]
         _raw(request, [*head, f"Content-Length: {len(data)}", "Connection: close"], data)
 
+    async def _resource(self, request: web.Request) -> web.StreamResponse:
+        self._record(request)
+        name = request.match_info["name"]
+        gate = self._gates.get(name)
+        if gate is not None:
+            self.held += 1
+            try:
+                await gate.wait()  # until the test releases it
+            finally:
+                self.held -= 1
+        with self._lock:
+            resource = self._resources.get(name)
+        if resource is None:
+            return web.Response(status=404, text="no such resource")
+        headers = {}
+        if resource.etag is not None:
+            headers["ETag"] = resource.etag
+        if resource.last_modified is not None:
+            headers["Last-Modified"] = resource.last_modified
+        if resource.conditional and resource.status == 200 and _unchanged(request, resource):
+            self.not_modified += 1
+            return web.Response(status=304, headers=headers)
+        return web.Response(status=resource.status, body=resource.body, headers=headers)
+
     async def _gzip(self, request: web.Request) -> web.StreamResponse:
         """The file gzip-compressed with `Content-Encoding: gzip`, whatever was asked for."""
         self._record(request)
@@ -281,6 +361,18 @@ class Origin:
     async def _echo(self, request: web.Request) -> web.StreamResponse:
         self._record(request)
         return web.Response(body=self._file(SMALL_PNG))
+
+
+def _unchanged(request: web.Request, resource: Resource) -> bool:
+    """RFC 9110 §13.1: `If-None-Match` (weak comparison) first; `If-Modified-Since` only
+    without it (the test origin compares the date text exactly: it only ever sends one)."""
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None:
+        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+        etag = (resource.etag or "").removeprefix("W/")
+        return bool(etag) and (etag in tags or "*" in tags)
+    since = request.headers.get("If-Modified-Since")
+    return since is not None and since == resource.last_modified
 
 
 def _raw(request: web.Request, head: list[str], body: bytes) -> NoReturn:

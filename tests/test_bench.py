@@ -346,3 +346,32 @@ _META = {
     "loadgen": "python",
     "duration": 1.0,
 }
+
+
+def test_caching_section_end_to_end(tmp_path: Path) -> None:
+    """The hot URL and 304 workloads against the real server and the harness's origin."""
+    cmd = [sys.executable, "bench/run.py", "--quick", "--duration", "1", "--loadgen", "python"]
+    cmd += ["--sections", "caching", "--concurrency", "2", "--out", str(tmp_path)]
+    env = {k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "CONCURRENCY")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {r["variant"]: r for r in json.loads((tmp_path / "latest.json").read_text())["caching"]}
+    assert set(rows) == {
+        "hot URL, no cache",
+        "hot URL, result cache",
+        "304, no cache",
+        "304, result cache",
+    }
+    for row in rows.values():
+        assert row["errors"] == 0 and row["requests"] > 0 and row["cpu_ms"] > 0
+    # From the cache nothing reaches the origin; without it every answer needed a fetch
+    # (shared by at most the two concurrent clients).
+    assert rows["hot URL, result cache"]["origin_per_request"] == 0
+    assert rows["304, result cache"]["origin_per_request"] == 0
+    assert rows["hot URL, no cache"]["origin_per_request"] >= 0.45
+    assert rows["304, no cache"]["origin_per_request"] >= 0.45
+    # Without image work a 304 costs far less CPU than rendering the same request.
+    assert rows["304, no cache"]["cpu_ms"] < rows["hot URL, no cache"]["cpu_ms"]
+    text = (tmp_path / "latest.md").read_text()
+    assert "## Caching: a hot URL and 304s" in text
+    assert "| hot URL, result cache | 2 |" in text

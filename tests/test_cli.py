@@ -19,6 +19,8 @@ from tests.test_settings import runtime_type
 # Every integer setting of the registry: (flag, env, FATAL message).
 NUMERIC = [(s.flags[-1], s.env, s.fatals[0].message) for s in REGISTRY if s.kind == "int"]
 NOT_INTEGERS = ["8000abc", "3.7", "1e3", "", "   ", "0x10", "1_000", "٣", "Infinity", "0", "-5"]
+# Integer settings whose range starts at 0 (e.g. `--result-cache-size`, 0 = off).
+ZERO_ALLOWED = {s.env: s.name for s in REGISTRY if s.rule.startswith("decimal integer 0")}
 
 
 def fatal_line(message: str, **fields: str) -> re.Pattern[str]:
@@ -81,6 +83,9 @@ def test_every_non_integer_is_the_options_error(
     flag: str, env: str, message: str, raw: str
 ) -> None:
     for args, environ in (([f"{flag}={raw}"], {}), ([], {env: raw})):
+        if raw == "0" and env in ZERO_ALLOWED:
+            assert getattr(resolve(args, environ), ZERO_ALLOWED[env]) == 0
+            continue
         with pytest.raises(ConfigError) as info:
             resolve(args, environ)
         assert (info.value.message, info.value.fields) == (message, {"value": raw})
@@ -377,3 +382,27 @@ def test_max_pipeline_tasks_validated_even_when_pipeline_off() -> None:
 def test_usage_error_type() -> None:
     with pytest.raises(UsageError):
         resolve(["positional"], {})
+
+
+def test_caching_settings() -> None:
+    """caching.md: `--cache-control` is printable ASCII (empty = no header), the result
+    cache size 0 or more (0 = off), its TTL 1 or more."""
+    defaults = resolve([], {})
+    assert defaults.cache_control == "public, max-age=31536000"
+    assert (defaults.result_cache_size, defaults.result_cache_ttl) == (0, 3600)
+    assert resolve(["--cache-control", ""], {}).cache_control == ""
+    assert resolve([], {"CACHE_CONTROL": " private, no-cache "}).cache_control == (
+        "private, no-cache"
+    )
+    assert resolve(["--result-cache-size", "1048576"], {}).result_cache_size == 1048576
+    injected = re.compile(f"{LINE_TIME} FATAL Invalid cache control value=.*")
+    size, ttl = "Invalid result cache size", "Invalid result cache TTL"
+    assert_fatal(
+        [
+            (["--cache-control", "max-age=1\tx"], None,
+             fatal_line("Invalid cache control", value='"max-age=1\tx"')),
+            ([], {"CACHE_CONTROL": "public\nX-Injected: 1"}, injected),
+            (["--result-cache-size", "-1"], None, fatal_line(size, value="-1")),
+            ([], {"RESULT_CACHE_TTL": "0"}, fatal_line(ttl, value="0")),
+        ]
+    )  # fmt: skip

@@ -25,13 +25,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from imaged.errors import FetchError
-from imaged.fetch import FetchResult
+from imaged.fetch import FetchResult, NotModified
 from imaged.fetch.client import Fetcher
 from imaged.fetch.hosts import compile_allowed_hosts
 from imaged.fetch.pinning import PinnedResolver, pinned
 from imaged.fetch.ssrf import blocked_reason
 from imaged.log import set_request_id
-from tests.fetch_origin import SMALL_JPEG, SMALL_PNG, Origin, Trap
+from tests.fetch_origin import SMALL_JPEG, SMALL_PNG, Origin, Resource, Trap
 from tests.serverproc import CORPUS
 
 JPEG = (CORPUS / SMALL_JPEG).read_bytes()
@@ -624,3 +624,90 @@ async def test_the_request_id_of_the_log_context_goes_to_the_origin(
         None,  # and only when there is one
         None,
     ]
+
+
+# --- revalidation: conditional requests, and every guarantee still holds -----------------
+
+MODIFIED = "Sun, 06 Nov 1994 08:49:37 GMT"
+
+
+async def test_revalidation_sends_the_validators_and_maps_304(
+    origin: Origin, client: Fetcher
+) -> None:
+    url = public(origin, "/res/reval")
+    origin.put("reval", Resource(JPEG, '"v1"', MODIFIED))
+    origin.reset()
+    outcome = await client.revalidate(url, '"v1"', MODIFIED)
+    assert outcome == NotModified('"v1"', MODIFIED)
+    sent = origin.requests[0].headers
+    assert (sent["If-None-Match"], sent["If-Modified-Since"]) == ('"v1"', MODIFIED)
+    assert await client.revalidate(url, None, MODIFIED) == NotModified('"v1"', MODIFIED)
+    assert "If-None-Match" not in origin.requests[1].headers
+    origin.put("reval", Resource(PNG, '"v2"', MODIFIED))
+    changed = await client.revalidate(url, '"v1"', None)
+    assert isinstance(changed, FetchResult)
+    assert (changed.body, changed.etag) == (PNG, '"v2"')
+    with pytest.raises(ValueError):
+        await client.revalidate(url, None, None)
+
+
+async def test_only_a_revalidation_sends_conditional_headers_or_accepts_304(
+    origin: Origin, client: Fetcher
+) -> None:
+    origin.put("plain304", Resource(JPEG, '"p"', MODIFIED))
+    origin.reset()
+    result = await client.fetch(public(origin, "/res/plain304"))
+    assert result.body == JPEG
+    assert not {"If-None-Match", "If-Modified-Since"} & set(origin.requests[0].headers)
+    await expect(client, public(origin, "/status/304"), 502, "fetch: received status 304")
+
+
+async def test_revalidation_follows_redirects_with_every_hop_checked(
+    origin: Origin, trap: Trap
+) -> None:
+    lookup = Lookup({"public.test": [["127.0.0.1"]], "rebind.test": [["127.0.0.2"]]})
+    f = fetcher(lookup)
+    try:
+        origin.put("hops", Resource(JPEG, '"h"'))
+        origin.reset()
+        url = public(origin, "/redirect?" + q(to="/res/hops", status="302"))
+        assert await f.revalidate(url, '"h"', None) == NotModified('"h"', None)
+        assert [seen.headers["If-None-Match"] for seen in origin.requests] == ['"h"', '"h"']
+        # A redirect to a private address is refused for a revalidation too, unconnected.
+        private = public(origin, "/redirect?" + q(to=f"http://rebind.test:{origin.port}/x"))
+        with pytest.raises(FetchError) as caught:
+            await f.revalidate(private, '"h"', None)
+        assert caught.value.message == "fetch: host resolves to private IP (Loopback)"
+        assert trap.connections == 0
+    finally:
+        await f.close()
+
+
+async def test_revalidation_connects_to_the_checked_address_only(
+    origin: Origin, trap: Trap
+) -> None:
+    lookup = Lookup({"public.test": [["127.0.0.1"], ["127.0.0.2"]]})
+    f = fetcher(lookup)
+    try:
+        origin.put("pinned", Resource(JPEG, '"p"'))
+        url = public(origin, "/res/pinned")
+        assert await f.revalidate(url, '"p"', None) == NotModified('"p"', None)
+        with pytest.raises(FetchError) as caught:  # the rebinding answer is checked, refused
+            await f.revalidate(url, '"p"', None)
+        assert caught.value.status == 403
+        assert lookup.calls == ["public.test", "public.test"] and trap.connections == 0
+    finally:
+        await f.close()
+
+
+async def test_revalidation_obeys_the_allow_list(origin: Origin) -> None:
+    lookup = Lookup({"public.test": [["127.0.0.1"]], "other.test": [["127.0.0.1"]]})
+    f = fetcher(lookup, allowed=compile_allowed_hosts(r"^public\.test$"))
+    try:
+        origin.reset()
+        with pytest.raises(FetchError) as caught:
+            await f.revalidate(public(origin, "/res/x", "other.test"), '"x"', None)
+        assert caught.value.message == "fetch: host is not allowed"
+        assert origin.requests == [] and lookup.calls == []
+    finally:
+        await f.close()

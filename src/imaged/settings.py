@@ -355,6 +355,18 @@ def _api_tokens(raw: str) -> tuple[str, ...]:
     return tuple(tokens)
 
 
+_INVALID_CACHE_CONTROL = "Invalid cache control"
+PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")  # what may go into a header value of ours
+
+
+def _cache_control(raw: str) -> str:
+    """Any printable ASCII (surrounding spaces dropped); "" means no header. A control
+    character could split or corrupt the header, so it is refused."""
+    if not PRINTABLE_ASCII.fullmatch(raw):
+        raise ConfigError(_INVALID_CACHE_CONTROL, value=raw)
+    return raw.strip(" ")
+
+
 def _logical_cpus() -> int:
     return os.cpu_count() or 1
 
@@ -592,6 +604,26 @@ class Settings:
         "after SIGTERM keep serving this long, with /readyz answering 503, before the "
         "graceful stop (SIGINT skips it)", "Invalid shutdown delay",
         default=0, minimum=0, maximum=3600, extension=True,
+    )
+    # Caching (caching.md): the headers of GET responses and the in-memory result cache.
+    cache_control: str = setting(
+        ("--cache-control",), "CACHE_CONTROL", "<value>",
+        "Cache-Control of every 200/304 of GET /transform and /metadata (a signed URL's "
+        "`expires` caps its max-age)", parse=_cache_control, default="public, max-age=31536000",
+        rule="printable ASCII; empty = no Cache-Control header", example="public, max-age=60",
+        fatals=(Fatal(_INVALID_CACHE_CONTROL),), extension=True,
+    )
+    result_cache_size: int = integer(
+        ("--result-cache-size",), "RESULT_CACHE_SIZE", "<bytes>",
+        "keep GET responses in memory up to this many body bytes (LRU; an entry over an "
+        "eighth is not kept); 0 = off", "Invalid result cache size", default=0, minimum=0,
+        example="67108864", extension=True,
+    )
+    result_cache_ttl: int = integer(
+        ("--result-cache-ttl",), "RESULT_CACHE_TTL", "<seconds>",
+        "serve a cached response this long without asking the origin; then revalidate it "
+        "with the origin's ETag / Last-Modified", "Invalid result cache TTL", default=3600,
+        extension=True,
     )
     # Access control (access.md): secrets, validated after every other check.
     signing_keys: tuple[bytes, ...] | None = setting(

@@ -1,5 +1,5 @@
 """The outbound fetch client and its SSRF guard (fetch-and-security.md)."""
 
-from imaged.fetch.result import FetchResult
+from imaged.fetch.result import FetchResult, NotModified
 
-__all__ = ["FetchResult"]
+__all__ = ["FetchResult", "NotModified"]

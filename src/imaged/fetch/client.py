@@ -10,9 +10,11 @@ The result of the final (non-redirect) response carries its validators (`FetchRe
 Each request carries the id of the request it serves (`X-Request-Id`, from the log context),
 so the origin's logs join up with ours; an optional `FetchObserver` (the server's metrics)
 hears how each fetch ended and how long it took.
-Conditional requests for revalidation need only two local changes: per-fetch headers passed
-from `fetch` through `_hop` to the one request call (aiohttp merges them over `HEADERS`), and
-a 304 answer in `_final_status`, the one place that maps statuses.
+
+`revalidate` is the same fetch with the stored validators as `If-None-Match` /
+`If-Modified-Since` on every hop — so every per-hop check, the pinning and every error text
+hold for it unchanged — where a 304 means `NotModified`. Only a revalidation sends
+conditional headers, and only for it is a 304 anything but `received status 304`.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from imaged.errors import FetchBlocked, FetchError, FetchHttpError, FetchTimeout
 from imaged.fetch.body import read_body
 from imaged.fetch.hosts import AllowList, compile_allowed_hosts, host_allowed
 from imaged.fetch.pinning import LookupResolver, PinnedResolver, pinned
-from imaged.fetch.result import FetchResult
+from imaged.fetch.result import FetchResult, NotModified
 from imaged.fetch.ssrf import Lookup, Policy, blocked_reason, checked_addresses, os_lookup
 from imaged.fetch.urls import Target, parse_target, redirect_url
 from imaged.log import REQUEST_ID_HEADER, current_request_id
@@ -123,12 +125,29 @@ class Fetcher:
 
     async def fetch(self, url: str) -> FetchResult:
         """The source at `url`, after at most `max_redirects` redirects, or a FetchError."""
+        outcome = await self._observed(url, {})
+        assert isinstance(outcome, FetchResult)  # no conditional headers, so never a 304
+        return outcome
+
+    async def revalidate(
+        self, url: str, etag: str | None, last_modified: str | None
+    ) -> FetchResult | NotModified:
+        """`fetch`, conditional on the validators of a stored copy (at least one given):
+        NotModified when the origin answers 304, else the new source."""
+        conditions = {"If-None-Match": etag, "If-Modified-Since": last_modified}
+        headers = {name: value for name, value in conditions.items() if value is not None}
+        if not headers:
+            raise ValueError("revalidation needs an ETag or a Last-Modified")
+        return await self._observed(url, headers)
+
+    async def _observed(self, url: str, headers: dict[str, str]) -> FetchResult | NotModified:
+        """`_fetch`, told to the observer (an origin 304 is `ok` too)."""
         if self.observer is None:
-            return await self._fetch(url)
+            return await self._fetch(url, headers)
         started = time.monotonic()
         outcome = FetchError.outcome  # also when cancelled
         try:
-            result = await self._fetch(url)
+            result = await self._fetch(url, headers)
             outcome = OK
             return result
         except FetchError as exc:
@@ -137,12 +156,12 @@ class Fetcher:
         finally:
             self.observer.fetch_done(outcome, time.monotonic() - started)
 
-    async def _fetch(self, url: str) -> FetchResult:
+    async def _fetch(self, url: str, headers: dict[str, str]) -> FetchResult | NotModified:
         target = parse_target(url)
         redirects = 0
         while True:
-            outcome = await self._hop(target)
-            if isinstance(outcome, FetchResult):
+            outcome = await self._hop(target, headers)
+            if not isinstance(outcome, _Redirect):
                 return outcome
             if redirects >= self.max_redirects:
                 raise FetchHttpError("too many redirects", 502)
@@ -151,7 +170,9 @@ class Fetcher:
             target = parse_target(redirect_url(outcome.location, target.href))
             redirects += 1
 
-    async def _hop(self, target: Target) -> FetchResult | _Redirect:
+    async def _hop(
+        self, target: Target, headers: dict[str, str]
+    ) -> FetchResult | NotModified | _Redirect:
         if not host_allowed(self.allowed, target.hostname):
             raise FetchBlocked("host is not allowed", 403)
         pin: AbstractContextManager[None] = nullcontext()
@@ -167,9 +188,9 @@ class Fetcher:
                     async with self._client().get(
                         URL(target.href, encoded=True),
                         allow_redirects=False,
-                        headers=_hop_headers(),
+                        headers=_hop_headers(headers),
                     ) as response:
-                        final = _final_status(response)
+                        final = _final_status(response, conditional=bool(headers))
                         if final is not None:
                             return final
                         reading = True
@@ -189,17 +210,25 @@ class Fetcher:
             self._session = None
 
 
-def _hop_headers() -> dict[str, str] | None:
-    """Headers of this one request on top of `HEADERS` (aiohttp merges them)."""
+def _hop_headers(conditional: dict[str, str]) -> dict[str, str] | None:
+    """Headers of this one request on top of `HEADERS` (aiohttp merges them): the request
+    id, and a revalidation's conditional headers."""
     request_id = current_request_id()
-    return None if request_id is None else {REQUEST_ID_HEADER: request_id}
+    if request_id is None:
+        return conditional or None
+    return {REQUEST_ID_HEADER: request_id, **conditional}
 
 
-def _final_status(response: aiohttp.ClientResponse) -> _Redirect | None:
-    """A redirect to follow, or None for a 2xx with a body; raises for every other status."""
+def _final_status(
+    response: aiohttp.ClientResponse, conditional: bool
+) -> _Redirect | NotModified | None:
+    """A redirect to follow, NotModified for the 304 of a `conditional` request, or None for
+    a 2xx with a body; raises for every other status."""
     status = response.status
     if status in REDIRECT_STATUSES:
         return _Redirect(response.headers.get("Location"))
+    if status == 304 and conditional:
+        return NotModified.from_headers(response.headers)
     if status == 404:
         raise FetchHttpError("not found", 404)
     if status < 200 or status >= 300:

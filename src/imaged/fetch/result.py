@@ -1,4 +1,5 @@
-"""What a fetch yields: the body plus the origin's validators and type.
+"""What a fetch yields: the body plus the origin's validators and type — or, for a
+revalidation, that the origin's copy has not changed.
 
 `ETag` and `Last-Modified` are what a cache sends back (`If-None-Match`,
 `If-Modified-Since`) to revalidate a stored source; `Content-Type` is the origin's claim,
@@ -32,3 +33,17 @@ class FetchResult:
             last_modified=headers.get("Last-Modified") or None,
             content_type=headers.get("Content-Type") or None,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class NotModified:
+    """The origin answered a revalidation (`Fetcher.revalidate`) with 304: the stored copy
+    is still current. The validators are the 304's own, None where it sent none (RFC 9110
+    §15.4.5: a 304 repeats the ones the 200 would have sent)."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str]) -> NotModified:
+        return cls(headers.get("ETag") or None, headers.get("Last-Modified") or None)

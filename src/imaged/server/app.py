@@ -12,6 +12,7 @@ from imaged.log import Logger
 from imaged.server import handlers, openapi
 from imaged.server.access import access_middleware, refused
 from imaged.server.body import check_content_type, check_declared_length
+from imaged.server.caching import CACHING, Caching, no_store_middleware
 from imaged.server.errors import error_middleware, status_text, text_response
 from imaged.server.metrics import CONTENT_TYPE, METRICS_PATH, Metrics
 from imaged.server.requestid import on_response_prepare
@@ -83,6 +84,7 @@ def create_app(state: State) -> web.Application:
     app = web.Application(
         middlewares=[
             request_log_middleware,
+            no_store_middleware,
             error_middleware,
             access_middleware,
             upload_middleware,
@@ -96,6 +98,8 @@ def create_app(state: State) -> web.Application:
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_put("/transform", handlers.put_transform, expect_handler=expect_continue)
     app.router.add_put("/metadata", handlers.put_metadata, expect_handler=expect_continue)
+    if state.fetcher is not None:
+        app[CACHING] = Caching(state.settings, state.fetcher, state.metrics)
     if state.settings.enable_fetch:
         app.router.add_get("/transform", handlers.get_transform)
         app.router.add_get("/metadata", handlers.get_metadata)

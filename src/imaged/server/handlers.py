@@ -1,4 +1,9 @@
-"""Route handlers: thin glue from request to validated options to engine to response."""
+"""Route handlers: thin glue from request to validated options to engine to response.
+
+The GET routes validate and hand over to `Caching.serve` (server/caching.py), where the rest
+of their flow — key, result cache, coalescing, fetch, ETag, engine, 304 or 200 — is one
+function; the PUT routes render and answer directly, with no caching headers.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,10 @@ from aiohttp import web
 
 from imaged import __version__
 from imaged.engine import vips
-from imaged.engine.formats import MIME_TYPES
-from imaged.engine.options import MetadataResult, ParamWarning, TransformResult
+from imaged.engine.options import MetadataOptions, ParamWarning
 from imaged.errors import BadRequest, StrictMetadataError
 from imaged.jsonfmt import dumps
+from imaged.params.kinds import METADATA_ROUTE, TRANSFORM_ROUTE
 from imaged.params.metadata import parse_metadata_query
 from imaged.params.query import (
     QueryDict,
@@ -20,23 +25,18 @@ from imaged.params.query import (
     strict_json,
     strict_text,
     value_text,
-    warnings_header,
 )
 from imaged.params.transform import ParsedTransform, parse_transform_query
 from imaged.server.body import read_image_body
+from imaged.server.caching import CACHING, GetJob
 from imaged.server.errors import json_response, text_response
-from imaged.server.state import STARTED, State, get_state
-from imaged.timing import elapsed_ms
+from imaged.server.output import Rendered, ok_response, render_metadata, render_transform
+from imaged.server.state import State, get_state
 
 MISSING_BODY = "image data must be provided in the request body"
 MISSING_URL = "missing 'url' query parameter"
 READY = "ready"
 SHUTTING_DOWN = "shutting down"
-
-
-def _response_time(request: web.Request) -> str:
-    """The `X-Response-Time-Ms` value."""
-    return str(elapsed_ms(request[STARTED]))
 
 
 def _query(request: web.Request) -> QueryDict:
@@ -78,11 +78,6 @@ def _source_url(values: QueryDict) -> str:
     return url
 
 
-async def _fetch(state: State, url: str) -> bytes:
-    assert state.fetcher is not None  # the GET routes exist only with fetching enabled
-    return (await state.fetcher.fetch(url)).body
-
-
 # --- /transform -------------------------------------------------------------------------
 
 
@@ -95,27 +90,6 @@ def _parse_transform(request: web.Request, state: State, values: QueryDict) -> P
     return parsed
 
 
-async def _transform_response(
-    request: web.Request, state: State, data: bytes, parsed: ParsedTransform, strict: bool
-) -> web.Response:
-    result: TransformResult = await state.engine.transform(data, parsed.options)
-    if strict and result.warnings:  # what only the image could tell (animation.md)
-        raise BadRequest(strict_text(list(result.warnings)))
-    headers = {
-        "X-Image-Width": str(result.width),
-        "X-Image-Height": str(result.height),
-    }
-    if result.frames > 1:
-        headers["X-Image-Frames"] = str(result.frames)
-    headers["X-Response-Time-Ms"] = _response_time(request)
-    warnings = [*parsed.warnings, *result.warnings]
-    if warnings and not strict:
-        headers["X-Imaged-Warnings"] = warnings_header(warnings)
-    if parsed.negotiated:
-        headers["Vary"] = "Accept"
-    return web.Response(body=result.data, content_type=MIME_TYPES[result.format], headers=headers)
-
-
 async def put_transform(request: web.Request) -> web.Response:
     state = get_state(request)
     data = await _upload(request, state)
@@ -123,7 +97,9 @@ async def put_transform(request: web.Request) -> web.Response:
     parsed = _parse_transform(request, state, values)
     if data is None:
         raise BadRequest(MISSING_BODY)
-    return await _transform_response(request, state, data, parsed, is_strict(values))
+    rendered = await render_transform(state.engine, data, parsed.options)
+    strict = is_strict(values)
+    return ok_response(request, rendered, parsed.warnings, strict, negotiated=parsed.negotiated)
 
 
 async def get_transform(request: web.Request) -> web.Response:
@@ -131,27 +107,25 @@ async def get_transform(request: web.Request) -> web.Response:
     values = _query(request)
     url = _source_url(values)
     parsed = _parse_transform(request, state, values)
-    data = await _fetch(state, url)
-    return await _transform_response(request, state, data, parsed, is_strict(values))
+    engine, options = state.engine, parsed.options
+
+    async def render(data: bytes) -> Rendered:
+        return await render_transform(engine, data, options)
+
+    strict = is_strict(values)
+    job = GetJob(TRANSFORM_ROUTE, url, options, render, parsed.warnings, strict, parsed.negotiated)
+    return await request.app[CACHING].serve(request, job)
 
 
 # --- /metadata --------------------------------------------------------------------------
 
 
-async def _metadata_response(
-    request: web.Request, state: State, data: bytes, values: QueryDict
-) -> web.Response:
+def _parse_metadata(values: QueryDict) -> tuple[MetadataOptions, list[ParamWarning]]:
+    """The options and the warnings; the strict 400 (JSON) comes first."""
     options, warnings = parse_metadata_query(values)
-    strict = is_strict(values)
-    if strict and warnings:
+    if is_strict(values) and warnings:
         raise StrictMetadataError(strict_json(warnings))
-    result: MetadataResult = await state.engine.metadata(data, options)
-    all_warnings: list[ParamWarning] = ([] if strict else warnings) + result.warnings
-    response = json_response(dumps(result.fields))
-    response.headers["X-Response-Time-Ms"] = _response_time(request)
-    if all_warnings:
-        response.headers["X-Imaged-Warnings"] = warnings_header(all_warnings)
-    return response
+    return options, warnings
 
 
 async def put_metadata(request: web.Request) -> web.Response:
@@ -159,15 +133,21 @@ async def put_metadata(request: web.Request) -> web.Response:
     data = await _upload(request, state)
     if data is None:
         raise BadRequest(MISSING_BODY)
-    return await _metadata_response(request, state, data, _query(request))
+    values = _query(request)
+    options, warnings = _parse_metadata(values)
+    rendered = await render_metadata(state.engine, data, options)
+    return ok_response(request, rendered, warnings, is_strict(values))
 
 
 async def get_metadata(request: web.Request) -> web.Response:
     state = get_state(request)
     values = _query(request)
     url = _source_url(values)
-    _, warnings = parse_metadata_query(values)
-    if is_strict(values) and warnings:
-        raise StrictMetadataError(strict_json(warnings))
-    data = await _fetch(state, url)
-    return await _metadata_response(request, state, data, values)
+    options, warnings = _parse_metadata(values)
+    engine = state.engine
+
+    async def render(data: bytes) -> Rendered:
+        return await render_metadata(engine, data, options)
+
+    job = GetJob(METADATA_ROUTE, url, options, render, warnings, is_strict(values))
+    return await request.app[CACHING].serve(request, job)

@@ -177,6 +177,8 @@ def log_startup(
     logger.info("encoders", value=encoders)
     if settings.enable_pipeline:
         logger.info("pipeline enabled", maxTasks=settings.max_pipeline_tasks)
+    if settings.enable_fetch and settings.result_cache_size:
+        logger.info("result cache", size=settings.result_cache_size, ttl=settings.result_cache_ttl)
     # Access control: how many secrets, never which (`signing keys=2`, `api tokens=1`).
     if settings.signing_keys:
         logger.info("signing", keys=len(settings.signing_keys))

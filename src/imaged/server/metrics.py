@@ -140,8 +140,19 @@ VIPS_MEMORY_HIGHWATER = gauge(
 )
 VIPS_OPEN_FILES = gauge("imaged_vips_open_files", "libvips tracked open files.")
 
+# caching.md: every image GET counts once, by what the caching layer did for it.
+CACHE_REQUESTS = counter(
+    "imaged_cache_requests_total",
+    "Image GETs: hit (result cache), miss, revalidated (origin 304), not_modified (a 304).",
+    "result",
+)
+COALESCED = counter(
+    "imaged_coalesced_requests_total", "Image GETs that joined identical work in progress."
+)
+
 FETCH_OUTCOMES = ("ok", "http_error", "blocked", "timeout", "too_large", "error")
 TASK_STATUSES = ("success", "failed")
+CACHE_RESULTS = ("hit", "miss", "revalidated", "not_modified")
 
 
 def _create(metric: Metric, registry: CollectorRegistry) -> Any:
@@ -195,6 +206,8 @@ class Metrics:
             self._child(FETCHES, (outcome,))
         for status in TASK_STATUSES:
             self._child(PIPELINE_TASKS, (status,))
+        for result in CACHE_RESULTS:
+            self._child(CACHE_REQUESTS, (result,))
 
     def _child(self, metric: Metric, labels: tuple[str, ...]) -> Any:
         children = self._children[metric]
