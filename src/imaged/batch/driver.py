@@ -71,6 +71,10 @@ class Driver:
         self.stop_status: int | None = None
         self._stop = asyncio.Event()
 
+    def _handle_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        for signum in SIGNAL_STATUS:
+            loop.add_signal_handler(signum, self._on_signal, signum)
+
     def _on_signal(self, signum: signal.Signals) -> None:
         if self.stop_status is None:
             self.stop_status = SIGNAL_STATUS[signum]
@@ -117,8 +121,7 @@ class Driver:
         self, environ: dict[str, str], make_pool: Callable[[], Pool], manifest: Manifest | None
     ) -> int:
         loop = asyncio.get_running_loop()
-        for signum in SIGNAL_STATUS:
-            loop.add_signal_handler(signum, self._on_signal, signum)
+        self._handle_signals(loop)
         try:
             return await self._run(environ, make_pool, manifest)
         finally:
@@ -144,7 +147,8 @@ class Driver:
         self.totals.started = time.monotonic()
         if keys and self.stop_status is None:
             assert manifest is not None
-            pool = await asyncio.to_thread(make_pool)
+            pool = make_pool()  # on the main thread: ray.init wants it
+            self._handle_signals(asyncio.get_running_loop())  # ray.init sets its own
             try:
                 await self._dispatch(keys, pool, manifest)
             finally:

@@ -28,6 +28,7 @@ from imaged.pipeline.storage.base import StorageError
 from imaged.pipeline.storage.local import too_large
 
 DEFAULT_REGION = "us-east-1"
+LIST_PAGE_SIZE = 1000  # keys per ListObjectsV2 page (the service's maximum)
 
 
 def _error_text(exc: ClientError | BotoCoreError) -> str:
@@ -152,13 +153,18 @@ class S3Storage:
             raise StorageError(_error_text(exc)) from exc
         return self.object_url(bucket, key)
 
-    async def list_keys(self, bucket: str, prefix: str) -> AsyncIterator[str]:
+    async def list_keys(
+        self, bucket: str, prefix: str, page_size: int = LIST_PAGE_SIZE
+    ) -> AsyncIterator[str]:
         """Every key of `bucket` under `prefix`, page by page (ListObjectsV2), in the
         service's order; keys ending in `/` (folder markers) are left out."""
         try:
             client = await self.client()
             paginator = client.get_paginator("list_objects_v2")
-            async for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            pages = paginator.paginate(
+                Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}
+            )
+            async for page in pages:
                 for item in page.get("Contents", ()):
                     key = str(item["Key"])
                     if not key.endswith("/"):
