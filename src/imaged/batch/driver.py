@@ -58,15 +58,15 @@ class Driver:
         config: BatchConfig,
         options: RunOptions,
         progress: Progress,
-        out: TextIO = sys.stdout,
-        err: TextIO = sys.stderr,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
     ) -> None:
         self.source = source
         self.config = config
         self.options = options
         self.progress = progress
-        self.out = out
-        self.err = err
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
         self.totals = Totals()
         self.stop_status: int | None = None
         self._stop = asyncio.Event()
