@@ -12,12 +12,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from imaged.batch.templates import KeyTemplate, TemplateError, parse_template
 from imaged.errors import BadRequest
 from imaged.params.pipeline import PipelineConfig, TaskSpec, parse_json, parse_pipeline_config
 from imaged.pipeline.storage.base import StorageError
 from imaged.pipeline.storage.local import path_segments
-
-from .templates import KeyTemplate, TemplateError, parse_template
 
 URL_NOT_ALLOWED = "url: not allowed in a batch config"
 INVALID_JSON = "invalid JSON in the config"

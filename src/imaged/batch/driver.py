@@ -70,6 +70,7 @@ class Driver:
         self.totals = Totals()
         self.stop_status: int | None = None
         self._stop = asyncio.Event()
+        self._in_flight: dict[asyncio.Future[dict[str, Any]], tuple[str, int, float]] = {}
 
     def _handle_signals(self, loop: asyncio.AbstractEventLoop) -> None:
         for signum in SIGNAL_STATUS:
@@ -143,23 +144,24 @@ class Driver:
         if self.options.dry_run:
             self.dry_run(keys)
             return self.stop_status or 0
-        self.progress.start(len(keys))
-        self.totals.started = time.monotonic()
         if keys and self.stop_status is None:
             assert manifest is not None
             pool = make_pool()  # on the main thread: ray.init wants it
             self._handle_signals(asyncio.get_running_loop())  # ray.init sets its own
+            self.progress.start(len(keys))
+            self.totals.started = time.monotonic()  # the summary's time: processing
             try:
                 await self._dispatch(keys, pool, manifest)
             finally:
                 drained = self.stop_status is None or not self._in_flight
                 await asyncio.to_thread(pool.close, drained)
+        else:
+            self.progress.start(len(keys))
         if self.stop_status is not None:
             return self.stop_status
         return 0 if self.totals.failed == 0 else 1
 
     async def _dispatch(self, keys: list[str], pool: Pool, manifest: Manifest) -> None:
-        self._in_flight: dict[asyncio.Future[dict[str, Any]], tuple[str, int, float]] = {}
         pending = [(key, 1) for key in reversed(keys)]  # popped from the end, in order
         stop = asyncio.ensure_future(self._stop.wait())
         deadline: float | None = None
