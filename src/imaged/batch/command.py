@@ -22,7 +22,7 @@ from imaged.batch.progress import MODES, make_progress
 from imaged.batch.sources import S3Source, SourceSpecError, aws_environ, parse_source
 from imaged.batch.worker import BatchJob, BatchLimits
 from imaged.errors import ConfigError
-from imaged.settings import BY_NAME, parse_int
+from imaged.settings import BY_NAME, Settings, parse_int
 
 USAGE_STATUS = 2
 DEFAULT_MANIFEST = "imaged-batch.jsonl"
@@ -50,6 +50,11 @@ NO_CONFIG = "cannot read the config"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "The pipeline settings of the server apply with the same flags, variables and "
+        "defaults; --body-limit is the largest source object. Exit status: 0 every source "
+        "succeeded, 1 any failed, 2 usage or config error, 130/143 after SIGINT/SIGTERM."
+    )
     parser.add_argument(
         "--config", required=True, metavar="FILE", help="pipeline config; - = stdin"
     )
@@ -87,16 +92,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         )  # fmt: skip
 
 
-def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, Any]:
-    """Flag beats variable beats default, parsed by the registry's own parsers."""
-    values = {}
+def _settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
+    """Flag beats variable beats default, parsed by the registry's own parsers; the other
+    settings keep their defaults."""
+    values: dict[str, Any] = {}
     for name in PIPELINE_SETTINGS:
         s = BY_NAME[name]
         raw = getattr(args, name)
         if raw is None and s.env in environ:
             raw = environ[s.env]
         values[name] = s.read(raw)
-    return values
+    return Settings(**values)
 
 
 def _read_config(path: str) -> bytes:
@@ -127,12 +133,12 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     try:
         config = load_config(
             _read_config(args.config),
-            max_tasks=settings["max_pipeline_tasks"],
-            dimension_limit=settings["dimension_limit"],
+            max_tasks=settings.max_pipeline_tasks,
+            dimension_limit=settings.dimension_limit,
         )
     except BatchConfigError as exc:
         return _error(str(exc))
-    output_dir = settings["output_dir"]
+    output_dir = settings.output_dir
     manifest_path = os.path.abspath(args.manifest)
     exclude = {manifest_path}
     if output_dir is not None:
@@ -152,24 +158,12 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         manifest = None if args.dry_run else Manifest(manifest_path)
     except ManifestError as exc:
         return _error(str(exc))
-    buckets = settings["pipeline_buckets"]
     job = BatchJob(
         config=config,
         source=source,
         output_dir=output_dir,
         environ=aws_environ(environ),
-        limits=BatchLimits(
-            body_limit=settings["body_limit"],
-            pixel_limit=settings["pixel_limit"],
-            input_side_limit=settings["input_side_limit"],
-            max_frames=settings["max_frames"],
-            max_pipeline_output=settings["max_pipeline_output"],
-            max_pipeline_total_output=settings["max_pipeline_total_output"],
-            allowed_buckets=None
-            if not buckets
-            else frozenset(b.strip() for b in buckets.split(",") if b.strip()),
-            operation_timeout=settings["operation_timeout"],
-        ),
+        limits=BatchLimits.from_settings(settings),
     )
 
     def make_pool() -> Pool:

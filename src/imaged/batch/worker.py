@@ -21,6 +21,7 @@ from imaged.batch.sources import Source, SourceReader
 from imaged.errors import ImagedError
 from imaged.log import Logger
 from imaged.pipeline.storage.base import Storage, StorageError
+from imaged.settings import Settings
 from imaged.timing import elapsed_ms
 
 SUCCESS = "success"
@@ -39,6 +40,19 @@ class BatchLimits:
     max_pipeline_total_output: int
     allowed_buckets: frozenset[str] | None
     operation_timeout: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BatchLimits:
+        return cls(
+            body_limit=settings.body_limit,
+            pixel_limit=settings.pixel_limit,
+            input_side_limit=settings.input_side_limit,
+            max_frames=settings.max_frames,
+            max_pipeline_output=settings.max_pipeline_output,
+            max_pipeline_total_output=settings.max_pipeline_total_output,
+            allowed_buckets=settings.allowed_buckets,
+            operation_timeout=settings.operation_timeout,
+        )
 
 
 @dataclass(frozen=True)
