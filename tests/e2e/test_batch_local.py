@@ -153,12 +153,13 @@ def test_limit_stops_after_n_sources(tmp_path: Path) -> None:
     write_config(tmp_path / "config.json")
     result = run_batch(
         ["--config", "-", "--source", "src", "--output-dir", "out", "--limit", "2",
-         "--include", "*.jpg", "--manifest", "m.jsonl"],
+         "--include", "*.jpg", "--manifest", "m.jsonl", "--progress", "bar"],
         cwd=tmp_path, stdin=json.dumps(CONFIG),
     )  # fmt: skip
     assert result.returncode in (0, 1)
     assert len(read_manifest(tmp_path / "m.jsonl")) == 2
     assert summary(result.stdout)[0] == 2
+    assert "batch: 100%" in result.stderr and "2/2" in result.stderr  # the tqdm bar
 
 
 def _task(key: str, **transform: object) -> dict[str, object]:
@@ -328,3 +329,40 @@ def test_symlinks_are_not_followed(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert {line.split("\t")[0] for line in result.stdout.splitlines()[:-2]} == {"real.jpg"}
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except FileNotFoundError:
+        return ""
+
+
+def test_a_killed_worker_is_replaced_and_its_sources_run_again(tmp_path: Path) -> None:
+    """The OOM killer takes a worker process: the pool is restarted, the sources that
+    were in flight run again, and the batch still ends with every source a success."""
+    keys = _many_sources(tmp_path / "src", 10)
+    write_config(tmp_path / "config.json")
+    manifest = tmp_path / "imaged-batch.jsonl"
+    proc = _start(
+        ["--config", "config.json", "--source", "src", "--output-dir", "out", "--workers", "1"],
+        tmp_path,
+    )
+    try:
+        wait_until(lambda: _lines(manifest) >= 1, "a manifest line")
+        workers = [
+            pid
+            for pid in _children(proc.pid)
+            if "spawn_main" in _cmdline(pid) and "resource_tracker" not in _cmdline(pid)
+        ]
+        assert len(workers) == 1
+        os.kill(workers[0], signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "a worker process died: restarting the workers" in stderr
+    assert summary(stdout)[:3] == (len(keys), len(keys), 0)
+    records = read_manifest(manifest)
+    assert sorted(r["source"] for r in records) == keys

@@ -31,6 +31,7 @@ from imaged.timing import elapsed_ms
 DRAIN_TIMEOUT = 30.0
 SIGNAL_STATUS = {signal.SIGINT: 130, signal.SIGTERM: 143}
 WORKER_DIED = "worker process died while processing this source"
+RESTARTING = "a worker process died: restarting the workers, its sources run again"
 MAX_ATTEMPTS = 2  # a source whose worker died is tried once more (it may not be its fault)
 
 
@@ -205,6 +206,7 @@ class Driver:
                         future.cancel()
                         pending.append((key, attempt))
                     self._in_flight.clear()
+                    print(RESTARTING, file=self.err, flush=True)
                     await asyncio.to_thread(pool.restart)
         finally:
             stop.cancel()
