@@ -366,3 +366,33 @@ def test_a_killed_worker_is_replaced_and_its_sources_run_again(tmp_path: Path) -
     assert summary(stdout)[:3] == (len(keys), len(keys), 0)
     records = read_manifest(manifest)
     assert sorted(r["source"] for r in records) == keys
+
+
+def test_source_metadata_and_the_body_limit(tmp_path: Path) -> None:
+    """`metadata` of the config puts the source's metadata in its line; a source over
+    `--body-limit` fails alone, with the reason and no tasks."""
+    src = tmp_path / "src"
+    src.mkdir()
+    small = CORPUS / "jpeg-small-nikon-p6000-gps.jpg"  # 161713 bytes
+    big = CORPUS / "orientation" / "Landscape_1.jpg"  # about 350 kB
+    (src / "small.jpg").write_bytes(small.read_bytes())
+    (src / "big.jpg").write_bytes(big.read_bytes())
+    write_config(tmp_path / "config.json", {**CONFIG, "metadata": {"exif": True}})
+    result = run_batch(
+        ["--config", "config.json", "--source", "src", "--output-dir", "out",
+         "--body-limit", "200000"],
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    found = by_source(read_manifest(tmp_path / "imaged-batch.jsonl"))
+    assert list(found["small.jpg"]) == ["source", "status", "durationMs", "metadata", "tasks"]
+    metadata = found["small.jpg"]["metadata"]
+    assert (metadata["format"], metadata["width"], metadata["height"]) == ("jpeg", 640, 480)
+    assert metadata["exif"]["make"] == "NIKON"
+    size = big.stat().st_size
+    assert found["big.jpg"] == {
+        "source": "big.jpg",
+        "status": "failed",
+        "durationMs": found["big.jpg"]["durationMs"],
+        "error": f"source of {size} bytes exceeds the body limit of 200000 bytes",
+    }
