@@ -73,3 +73,25 @@ def test_ray_gives_the_same_outputs_and_manifest_as_local_workers(
         for task in record.get("tasks", ()):
             if "output" in task:
                 assert task["output"]["url"].startswith(f"file://{tmp_path / 'out-ray'}/")
+
+
+def test_ray_auto_joins_the_running_cluster_from_another_process(
+    ray_cluster: Any, tmp_path: Path
+) -> None:
+    """A separate driver process (`RAY_ADDRESS`, as on a cluster node): same outputs."""
+    make_tree(tmp_path / "src")
+    write_config(tmp_path / "config.json")
+    address = ray_cluster.get_runtime_context().gcs_address
+    result = run_batch(
+        ["--config", "config.json", "--source", "src", "--output-dir", "out", "--ray", "auto",
+         "--include", "*.jpg", "--include", "*.png"],
+        cwd=tmp_path,
+        env={"RAY_ADDRESS": address},
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr  # corrupt.jpg
+    assert result.stdout.splitlines()[-1].startswith("processed 4 sources: 3 succeeded, 1 failed")
+    found = by_source(read_manifest(tmp_path / "imaged-batch.jsonl"))
+    # `*.jpg` is case-insensitive: it takes `IMG 0042.JPG` too.
+    assert set(found) == {"top.jpg", "2024/corrupt.jpg", "2024/trip/IMG 0042.JPG",
+                          "sp ace/ünïcode ñ.png"}  # fmt: skip
+    assert ray_cluster.is_initialized()  # the other driver left the cluster running
