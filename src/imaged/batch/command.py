@@ -179,7 +179,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     )
     driver = Driver(source, config, options, make_progress(args.progress))
     try:
-        return asyncio.run(driver.run(dict(environ), make_pool, manifest))
+        return asyncio.run(driver.run(make_pool, manifest))
     finally:
         if manifest is not None:
             manifest.close()

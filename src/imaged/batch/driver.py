@@ -88,12 +88,12 @@ class Driver:
             )
         self._stop.set()
 
-    async def list_sources(self, environ: dict[str, str]) -> tuple[list[str], int]:
+    async def list_sources(self) -> tuple[list[str], int]:
         """The keys to process, and how many were skipped as already done."""
         keys: list[str] = []
         skipped = seen = 0
         try:
-            async for key in self.source.keys(environ):
+            async for key in self.source.keys():
                 if self._stop.is_set():
                     break
                 if not included(key, self.options.includes):
@@ -119,24 +119,20 @@ class Driver:
                 outputs += 1
         print(f"dry run: {len(keys)} sources, {outputs} outputs", file=self.out)
 
-    async def run(
-        self, environ: dict[str, str], make_pool: Callable[[], Pool], manifest: Manifest | None
-    ) -> int:
+    async def run(self, make_pool: Callable[[], Pool], manifest: Manifest | None) -> int:
         loop = asyncio.get_running_loop()
         self._handle_signals(loop)
         try:
-            return await self._run(environ, make_pool, manifest)
+            return await self._run(make_pool, manifest)
         finally:
             for signum in SIGNAL_STATUS:
                 loop.remove_signal_handler(signum)
             self.progress.close()
             print(self.totals.summary(), file=self.out, flush=True)
 
-    async def _run(
-        self, environ: dict[str, str], make_pool: Callable[[], Pool], manifest: Manifest | None
-    ) -> int:
+    async def _run(self, make_pool: Callable[[], Pool], manifest: Manifest | None) -> int:
         try:
-            keys, skipped = await self.list_sources(environ)
+            keys, skipped = await self.list_sources()
         except ListingError as exc:
             print(f"imaged batch: {exc}", file=self.err)
             return 2

@@ -43,7 +43,7 @@ class LocalSource:
     def label(self) -> str:
         return self.root
 
-    async def keys(self, environ: Mapping[str, str]) -> AsyncIterator[str]:
+    async def keys(self) -> AsyncIterator[str]:
         iterator = local.list_keys(self.root, self.exclude)
         while True:
             # A directory of a million files: list in chunks off the event loop.
@@ -53,7 +53,7 @@ class LocalSource:
             if len(chunk) < 1000:
                 return
 
-    def reader(self, environ: Mapping[str, str]) -> SourceReader:
+    def reader(self) -> SourceReader:
         return _LocalReader(self.root)
 
 
@@ -91,7 +91,7 @@ class S3Source:
     def _storage(self) -> S3Storage:
         return S3Storage.from_environ(self.environ)
 
-    async def keys(self, environ: Mapping[str, str]) -> AsyncIterator[str]:
+    async def keys(self) -> AsyncIterator[str]:
         storage = self._storage()
         try:
             async for key in storage.list_keys(self.bucket, self.prefix):
@@ -99,7 +99,7 @@ class S3Source:
         finally:
             await storage.close()
 
-    def reader(self, environ: Mapping[str, str]) -> SourceReader:
+    def reader(self) -> SourceReader:
         return _S3Reader(self._storage(), self.bucket, self.prefix)
 
 

@@ -103,7 +103,7 @@ class Worker:
             max_total_output=limits.max_pipeline_total_output,
             allowed_buckets=limits.allowed_buckets,
         )
-        self.reader: SourceReader = job.source.reader(job.environ)
+        self.reader: SourceReader = job.source.reader()
 
     def process(self, key: str) -> dict[str, Any]:
         return self.loop.run_until_complete(self._process(key))
