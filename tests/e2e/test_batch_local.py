@@ -4,12 +4,14 @@ templated keys, one manifest line per source, exit statuses, the summary line, -
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -237,11 +239,26 @@ def _lines(path: Path) -> int:
     return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
-def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        batch_command(args), cwd=cwd, env=clean_env(), text=True,
+SLOW_ARGS = ["--config", "config.json", "--source", "src", "--output-dir", "out", "--workers", "1"]
+
+
+@contextlib.contextmanager
+def _slow_batch(
+    tmp_path: Path, count: int
+) -> Iterator[tuple[subprocess.Popen[str], list[str], Path]]:
+    """A running batch over `count` slow sources, one worker; killed if still running."""
+    keys = _many_sources(tmp_path / "src", count)
+    write_config(tmp_path / "config.json")
+    proc = subprocess.Popen(
+        batch_command(SLOW_ARGS), cwd=tmp_path, env=clean_env(), text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
+    try:
+        yield proc, keys, tmp_path / "imaged-batch.jsonl"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 def _children(pid: int) -> list[int]:
@@ -261,26 +278,18 @@ def _alive(pid: int) -> bool:
 
 
 def test_kill_9_then_resume_processes_every_source_once(tmp_path: Path) -> None:
-    keys = _many_sources(tmp_path / "src", 16)
-    write_config(tmp_path / "config.json")
-    manifest = tmp_path / "imaged-batch.jsonl"
-    args = ["--config", "config.json", "--source", "src", "--output-dir", "out", "--workers", "1"]
-    proc = _start(args, tmp_path)
-    try:
+    with _slow_batch(tmp_path, 16) as (proc, keys, manifest):
         wait_until(lambda: _lines(manifest) >= 3, "three manifest lines")
         workers = _children(proc.pid)
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert workers
     wait_until(lambda: not any(_alive(p) for p in workers), "the workers to die with the driver")
     first = read_manifest(manifest)
     assert 3 <= len(first) < len(keys), "the run was not stopped mid-way"
     with manifest.open("a") as file:  # a crash in the middle of writing a line
         file.write('{"source":"set/img15.jpg","sta')
-    resumed = run_batch([*args, "--resume"], cwd=tmp_path)
+    resumed = run_batch([*SLOW_ARGS, "--resume"], cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert summary(resumed.stdout)[0] == len(keys) - len(first)
     records = read_manifest(manifest)  # the torn line was cut off: every line parses
@@ -291,20 +300,10 @@ def test_kill_9_then_resume_processes_every_source_once(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_finishes_in_flight_and_exits(tmp_path: Path, signum: int, status: int) -> None:
-    keys = _many_sources(tmp_path / "src", 16)
-    write_config(tmp_path / "config.json")
-    manifest = tmp_path / "imaged-batch.jsonl"
-    proc = _start(
-        ["--config", "config.json", "--source", "src", "--output-dir", "out", "--workers", "1"],
-        tmp_path,
-    )
-    try:
+    with _slow_batch(tmp_path, 16) as (proc, keys, manifest):
         wait_until(lambda: _lines(manifest) >= 1, "a manifest line")
         proc.send_signal(signum)
         stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == status, stderr
     processed = summary(stdout)[0]
     records = read_manifest(manifest)
@@ -341,14 +340,7 @@ def _cmdline(pid: int) -> str:
 def test_a_killed_worker_is_replaced_and_its_sources_run_again(tmp_path: Path) -> None:
     """The OOM killer takes a worker process: the pool is restarted, the sources that
     were in flight run again, and the batch still ends with every source a success."""
-    keys = _many_sources(tmp_path / "src", 10)
-    write_config(tmp_path / "config.json")
-    manifest = tmp_path / "imaged-batch.jsonl"
-    proc = _start(
-        ["--config", "config.json", "--source", "src", "--output-dir", "out", "--workers", "1"],
-        tmp_path,
-    )
-    try:
+    with _slow_batch(tmp_path, 10) as (proc, keys, manifest):
         wait_until(lambda: _lines(manifest) >= 1, "a manifest line")
         workers = [
             pid
@@ -358,9 +350,6 @@ def test_a_killed_worker_is_replaced_and_its_sources_run_again(tmp_path: Path) -
         assert len(workers) == 1
         os.kill(workers[0], signal.SIGKILL)
         stdout, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 0, stderr
     assert "a worker process died: restarting the workers" in stderr
     assert summary(stdout)[:3] == (len(keys), len(keys), 0)
