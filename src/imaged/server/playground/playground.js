@@ -585,7 +585,7 @@ function showMetadata(response, text) {
   const box = $("metadata");
   if (!response.ok) {
     showError($("metadata-error"), `${response.status} ${response.statusText}`, text);
-    box.textContent = "";
+    box.textContent = "No metadata: see the error above.";
     $("hashes").hidden = true;
     return;
   }
