@@ -134,14 +134,26 @@ def console_errors(driver: WebDriver) -> list[dict[str, Any]]:
     return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
+def viewport(driver: WebDriver, size: tuple[int, int] | None) -> None:
+    """Emulate a viewport of exactly `size` (a phone: mobile); None = the window's own."""
+    if size is None:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        return
+    width, height = size
+    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+
+
 def screenshot(driver: WebDriver, name: str, size: tuple[int, int]) -> Path:
     """A full-page screenshot at `size`'s width, kept under ARTIFACTS."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    driver.set_window_size(*size)
+    viewport(driver, size)
     js(driver, "window.scrollTo(0, 0)")
     height = int(js(driver, "return document.documentElement.scrollHeight"))
-    driver.set_window_size(size[0], max(size[1], height))
+    viewport(driver, (size[0], max(size[1], height)))
     path = ARTIFACTS / f"{name}.png"
-    driver.save_screenshot(str(path))
-    driver.set_window_size(*DESKTOP)
+    try:
+        driver.save_screenshot(str(path))
+    finally:
+        viewport(driver, None)
     return path

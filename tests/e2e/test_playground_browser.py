@@ -40,6 +40,7 @@ from tests.browser import (  # noqa: F401 (the session's browser fixture)
     js,
     named,
     screenshot,
+    viewport,
 )
 from tests.fetch_origin import SMALL_JPEG, Origin
 from tests.serverproc import CORPUS, ServerProcess
@@ -390,11 +391,16 @@ def test_screenshots_at_desktop_and_phone_width(page: WebDriver, tmp_path: Path)
     wait_result(page, 480, "image/webp")
     wait_until(lambda: '"blurhash"' in metadata_text(page), "the hashes")
     shots = [screenshot(page, "playground-desktop", DESKTOP)]
-    page.set_window_size(*PHONE)
-    overflow = js(page, "return document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0  # nothing wider than a phone
-    result_top = named(page, "result").rect["y"]
-    assert result_top < named(page, "width").rect["y"]  # the result before the settings
+    viewport(page, PHONE)
+    try:
+        overflow = js(page, "return document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0  # nothing wider than a phone
+        frame = page.find_element(By.ID, "original-frame").size["width"]
+        assert abs(named(page, "original").size["width"] - frame) <= 2  # fit: the frame's width
+        result_top = named(page, "result").rect["y"]
+        assert result_top < named(page, "width").rect["y"]  # the result before the settings
+    finally:
+        viewport(page, None)
     shots.append(screenshot(page, "playground-phone", PHONE))
     page.execute_cdp_cmd(
         "Emulation.setEmulatedMedia",

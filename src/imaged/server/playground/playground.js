@@ -624,20 +624,21 @@ function showPlaceholders(data) {
   $("hashes").hidden = !any;
 }
 
-/** Both images at the same display scale: `fit` makes the original fit its frame. */
+/** Both images at the same display scale (the CSS computes the widths): `fit` shrinks the
+ * original to its frame and the result by the same factor, a percentage scales both. */
 function applyZoom() {
   const original = $("original");
   const result = $("result");
+  const compare = $("compare");
   const reference = original.naturalWidth ? original : result;
-  if (!reference.naturalWidth) return;
-  const zoom = $("zoom").value;
-  const frameWidth = $("original-frame").clientWidth - 2;
-  const scale = zoom === "fit" ? Math.min(1, frameWidth / reference.naturalWidth) : Number(zoom);
   for (const image of [original, result]) {
-    if (!image.naturalWidth) continue;
-    image.style.width = `${Math.max(1, Math.round(image.naturalWidth * scale))}px`;
+    if (image.naturalWidth) image.style.setProperty("--w", String(image.naturalWidth));
   }
-  $("compare").dataset.scale = String(scale);
+  if (reference.naturalWidth) compare.style.setProperty("--ref", String(reference.naturalWidth));
+  const zoom = $("zoom").value;
+  if (zoom === "fit") delete compare.dataset.zoom;
+  else compare.dataset.zoom = zoom;
+  compare.style.setProperty("--zoom", zoom === "fit" ? "1" : zoom);
 }
 
 // --- the curl command --------------------------------------------------------------------
@@ -760,7 +761,6 @@ function wireSource() {
     }
   });
   $("zoom").addEventListener("change", applyZoom);
-  window.addEventListener("resize", debounce(applyZoom, 100));
   $("copy").addEventListener("click", copyCurl);
 }
 
