@@ -466,3 +466,92 @@ def test_a_url_instead_of_an_upload(configured_page: WebDriver, origin: Origin) 
     assert "-X PUT" not in command and "url=http" in command and "width=160" in command
     wait_until(lambda: '"width": 640' in metadata_text(page), "the source's metadata")
     assert_no_console_errors(page)
+
+
+# --- more of the controls (default server) ------------------------------------------------------
+
+
+def test_a_format_list_is_negotiated_with_the_accept_it_sends(
+    page: WebDriver, tmp_path: Path
+) -> None:
+    upload(page, photo(tmp_path))
+    type_into(page, "width", "100")
+    type_into(page, "format list", "avif,webp")
+    type_into(page, "Accept", "image/webp")
+    headers = wait_result(page, 100, "image/webp")
+    assert headers["vary"] == "Accept"
+    assert not named(page, "format").is_enabled()  # the list overrides it
+    command = curl_text(page)
+    assert "format=avif,webp" in command and "-H 'Accept: image/webp'" in command
+    type_into(page, "Accept", "image/avif")
+    wait_result(page, 100, "image/avif")
+    run = subprocess.run(
+        ["bash", "-c", curl_text(page)], cwd=tmp_path, capture_output=True, timeout=60, check=False
+    )
+    assert run.returncode == 0  # named after the format the server chose
+    assert (tmp_path / "result.avif").read_bytes()[4:12] == b"ftypavif"
+    assert_no_console_errors(page)
+
+
+def test_blur_takes_a_flag_or_a_sigma_and_every_control_resets(
+    page: WebDriver, tmp_path: Path
+) -> None:
+    upload(page, photo(tmp_path))
+    choose(page, "blur", "number")
+    type_into(page, "blur value", "2.5")
+    type_into(page, "width", "200")
+    choose(page, "lossless", "true")
+    choose(page, "format", "webp")
+    wait_until(lambda: "blur=2.5" in curl_text(page), "blur=2.5")
+    wait_result(page, 200, "image/webp")
+    assert "lossless=true" in curl_text(page)
+    named(page, "reset width").click()
+    wait_until(lambda: "width=" not in curl_text(page), "width reset")
+    assert named(page, "width").get_attribute("value") == ""
+    choose(page, "blur", "true")
+    wait_until(lambda: "blur=true" in curl_text(page), "blur=true")
+    named(page, "Reset all").click()
+    wait_until(lambda: "?" not in curl_text(page), "every parameter reset")
+    assert Select(named(page, "format")).first_selected_option.get_attribute("value") == "jpeg"
+    wait_result(page, 640, "image/jpeg")
+    assert_no_console_errors(page)
+
+
+# A small PNG made in the page (a canvas), wrapped as a File in a DataTransfer.
+MAKE_FILE = """
+const canvas = document.createElement("canvas");
+canvas.width = 120; canvas.height = 80;
+const context = canvas.getContext("2d");
+context.fillStyle = "#3a6"; context.fillRect(0, 0, 120, 80);
+return new Promise((resolve) => canvas.toBlob((blob) => {
+  const data = new DataTransfer();
+  data.items.add(new File([blob], arguments[0], { type: "image/png" }));
+  resolve(data);
+}, "image/png"));
+"""
+
+
+def test_an_image_can_be_dropped_or_pasted(page: WebDriver) -> None:
+    js(
+        page,
+        f"""return (async () => {{
+          const data = await (async () => {{ {MAKE_FILE} }})();
+          const zone = document.getElementById("drop");
+          zone.dispatchEvent(new DragEvent("drop", {{ dataTransfer: data, bubbles: true,
+                                                      cancelable: true }}));
+        }})();""",
+        "dropped.png",
+    )
+    wait_until(lambda: "dropped.png" in curl_text(page), "the dropped file")
+    wait_result(page, 120, "image/jpeg")
+    js(
+        page,
+        f"""return (async () => {{
+          const data = await (async () => {{ {MAKE_FILE} }})();
+          document.dispatchEvent(new ClipboardEvent("paste", {{ clipboardData: data }}));
+        }})();""",
+        "pasted.png",
+    )
+    wait_until(lambda: "pasted.png" in curl_text(page), "the pasted file")
+    wait_until(lambda: natural_width(page, "original") == 120, "the pasted original")
+    assert_no_console_errors(page)
