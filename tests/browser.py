@@ -22,7 +22,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 
 from tests.serverproc import ROOT
-from tests.waiting import wait_until
+from tests.waiting import DEADLINE, wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -89,7 +89,7 @@ def _xpath_literal(text: str) -> str:
     return f'"{text}"' if '"' not in text else f"'{text}'"
 
 
-def named(driver: WebDriver, name: str, timeout: float = 10.0) -> WebElement:
+def named(driver: WebDriver, name: str, timeout: float = DEADLINE) -> WebElement:
     """The element whose accessible name (as Chromium computes it) is `name`: by
     `aria-label`, `alt`, or a `<label for>` with that text."""
     lit = _xpath_literal(name)
@@ -145,14 +145,20 @@ def viewport(driver: WebDriver, size: tuple[int, int] | None) -> None:
 
 
 def screenshot(driver: WebDriver, name: str, size: tuple[int, int]) -> Path:
-    """A full-page screenshot at `size`'s width, kept under ARTIFACTS."""
+    """A full-page screenshot at `size`'s width, kept under ARTIFACTS: the viewport grows
+    until the page (and any column that scrolls by itself) fits in it."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    width, height = size
     viewport(driver, size)
-    js(driver, "window.scrollTo(0, 0)")
-    height = int(js(driver, "return document.documentElement.scrollHeight"))
-    viewport(driver, (size[0], max(size[1], height)))
-    path = ARTIFACTS / f"{name}.png"
     try:
+        for _ in range(6):
+            js(driver, "for (const e of document.querySelectorAll('*')) e.scrollTop = 0")
+            needed = int(js(driver, "return document.documentElement.scrollHeight"))
+            if needed <= height:
+                break
+            height = needed
+            viewport(driver, (width, height))
+        path = ARTIFACTS / f"{name}.png"
         driver.save_screenshot(str(path))
     finally:
         viewport(driver, None)
