@@ -135,6 +135,15 @@ def curl_text(driver: WebDriver) -> str:
     return str(js(driver, "return arguments[0].textContent", named(driver, "curl command")))
 
 
+def run_curl(driver: WebDriver, folder: Path) -> None:
+    """The page's curl command, run by the shell in `folder` (where the source file is)."""
+    command = curl_text(driver)
+    run = subprocess.run(
+        ["bash", "-c", command], cwd=folder, capture_output=True, timeout=60, check=False
+    )
+    assert run.returncode == 0, run.stderr
+
+
 def assert_no_console_errors(driver: WebDriver, *statuses: int) -> None:
     """No error in the console but the network lines of the `statuses` answered on purpose
     (Chromium logs every failed response as `... status of 400 (Bad Request)`)."""
@@ -244,10 +253,7 @@ def test_width_and_format_give_the_result_and_a_curl_command_with_the_same_bytes
 
     command = curl_text(page)
     assert "width=300" in command and "format=webp" in command
-    run = subprocess.run(
-        ["bash", "-c", command], cwd=tmp_path, capture_output=True, timeout=60, check=False
-    )
-    assert run.returncode == 0, run.stderr
+    run_curl(page, tmp_path)
     assert (tmp_path / "result.webp").read_bytes() == result
     assert_no_console_errors(page)
 
@@ -485,10 +491,7 @@ def test_a_format_list_is_negotiated_with_the_accept_it_sends(
     assert "format=avif,webp" in command and "-H 'Accept: image/webp'" in command
     type_into(page, "Accept", "image/avif")
     wait_result(page, 100, "image/avif")
-    run = subprocess.run(
-        ["bash", "-c", curl_text(page)], cwd=tmp_path, capture_output=True, timeout=60, check=False
-    )
-    assert run.returncode == 0  # named after the format the server chose
+    run_curl(page, tmp_path)  # its output is named after the format the server chose
     assert (tmp_path / "result.avif").read_bytes()[4:12] == b"ftypavif"
     assert_no_console_errors(page)
 

@@ -29,10 +29,6 @@ const page = {
   accept: null, // the Accept field, shown with a format list
   formatList: null,
   tokenScheme: false,
-  transformSeq: 0,
-  metadataSeq: 0,
-  transformAbort: null,
-  metadataAbort: null,
 };
 
 // --- small helpers ------------------------------------------------------------------------
@@ -434,44 +430,46 @@ function negotiating() {
   return page.formatList !== null && page.formatList.value.trim() !== "";
 }
 
+/** Requests of which only the newest counts: each call aborts the one before it, and an
+ * answer that arrives after a newer call started is dropped. Resolves to "still newest". */
+function newestOnly() {
+  let current = 0;
+  let abort = null;
+  return async ({ target, init }, read, show, errorBox) => {
+    const seq = ++current;
+    abort?.abort();
+    abort = new AbortController();
+    const started = performance.now();
+    try {
+      const response = await fetch(target, { ...init, signal: abort.signal });
+      const body = await read(response);
+      if (seq === current) show(response, body, performance.now() - started);
+    } catch (error) {
+      if (error.name !== "AbortError" && seq === current) {
+        showError(errorBox, "request failed", String(error.message ?? error));
+      }
+    }
+    return seq === current;
+  };
+}
+
+const transformCalls = newestOnly();
+const metadataCalls = newestOnly();
+
 async function runTransform() {
   if (!hasSource()) return;
-  const seq = ++page.transformSeq;
-  page.transformAbort?.abort();
-  const abort = new AbortController();
-  page.transformAbort = abort;
-  const { target, init } = request(TRANSFORM, transformQuery(), negotiating());
-  $("result-frame").setAttribute("aria-busy", "true");
-  const started = performance.now();
-  try {
-    const response = await fetch(target, { ...init, signal: abort.signal });
-    const body = await response.blob();
-    if (seq !== page.transformSeq) return; // a newer request is under way
-    showTransform(response, body, performance.now() - started);
-  } catch (error) {
-    if (error.name === "AbortError" || seq !== page.transformSeq) return;
-    showError($("error"), "request failed", String(error.message ?? error));
-  } finally {
-    if (seq === page.transformSeq) $("result-frame").setAttribute("aria-busy", "false");
+  const frame = $("result-frame");
+  frame.setAttribute("aria-busy", "true");
+  const call = request(TRANSFORM, transformQuery(), negotiating());
+  if (await transformCalls(call, (r) => r.blob(), showTransform, $("error"))) {
+    frame.setAttribute("aria-busy", "false");
   }
 }
 
 async function runMetadata() {
   if (!hasSource()) return;
-  const seq = ++page.metadataSeq;
-  page.metadataAbort?.abort();
-  const abort = new AbortController();
-  page.metadataAbort = abort;
-  const { target, init } = request(METADATA, metadataQuery(), false);
-  try {
-    const response = await fetch(target, { ...init, signal: abort.signal });
-    const text = await response.text();
-    if (seq !== page.metadataSeq) return;
-    showMetadata(response, text);
-  } catch (error) {
-    if (error.name === "AbortError" || seq !== page.metadataSeq) return;
-    showError($("metadata-error"), "request failed", String(error.message ?? error));
-  }
+  const call = request(METADATA, metadataQuery(), false);
+  await metadataCalls(call, (r) => r.text(), showMetadata, $("metadata-error"));
 }
 
 const scheduleTransform = debounce(runTransform, DEBOUNCE_MS);
