@@ -45,12 +45,13 @@ def missing_browser(chromium: Path = CHROMIUM, driver: Path = CHROMEDRIVER) -> s
     return f"the playground tests need a real Chromium; missing {', '.join(missing)}: {INSTALL}"
 
 
-def start_browser() -> WebDriver:
-    problem = missing_browser()
+def start_browser(chromium: Path = CHROMIUM, driver: Path = CHROMEDRIVER) -> WebDriver:
+    """Chromium under Selenium, or a test failure (never a skip) saying how to install it."""
+    problem = missing_browser(chromium, driver)
     if problem is not None:
         pytest.fail(problem, pytrace=False)
     options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
+    options.binary_location = str(chromium)
     for argument in (
         "--headless=new",
         "--no-sandbox",
@@ -62,7 +63,7 @@ def start_browser() -> WebDriver:
     ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    return webdriver.Chrome(service=Service(str(driver)), options=options)
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,10 @@ import zipfile
 from importlib import resources
 from pathlib import Path
 
+import pytest
+
 from imaged.server import playground
-from tests.browser import INSTALL, missing_browser
+from tests.browser import INSTALL, missing_browser, start_browser
 from tests.serverproc import ROOT
 
 FOLDER = Path(str(resources.files(playground)))
@@ -78,3 +80,11 @@ def test_a_missing_browser_says_how_to_install_it(tmp_path: Path) -> None:
     driver = tmp_path / "chromedriver"
     driver.write_text("")  # there, but not executable
     assert str(driver) in (missing_browser(chromium=absent, driver=driver) or "")
+
+
+def test_without_a_browser_the_browser_tests_fail_and_say_how_to_install_it(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(pytest.fail.Exception) as failed:  # a failure, not a skip
+        start_browser(chromium=tmp_path / "chromium")
+    assert INSTALL in str(failed.value)
