@@ -334,7 +334,7 @@ def test_usable_with_the_keyboard_alone(page: WebDriver, tmp_path: Path) -> None
         actions.send_keys(Keys.TAB).perform()
         seen.append(page.switch_to.active_element.accessible_name)
         if seen[-1] == "width":
-            actions.send_keys("200").perform()
+            actions.send_keys("200", Keys.ENTER).perform()  # Enter keeps the page
     for name in ("image", "width", "format", "quality", "strict", "zoom", "copy", "exif"):
         assert name in seen, seen
     wait_result(page, 200, "image/jpeg")
@@ -557,4 +557,23 @@ def test_an_image_can_be_dropped_or_pasted(page: WebDriver) -> None:
     )
     wait_until(lambda: "pasted.png" in curl_text(page), "the pasted file")
     wait_until(lambda: natural_width(page, "original") == 120, "the pasted original")
+    assert_no_console_errors(page)
+
+
+def test_formats_the_browser_cannot_show_are_said_and_downloadable(
+    page: WebDriver,
+    tmp_path: Path,
+    downloads: Path,  # noqa: F811
+) -> None:
+    upload(page, photo(tmp_path, "tiff-rgb16-adobergb-fujixt2.tiff"))
+    wait_result(page, 317, "image/jpeg")  # the server reads what Chromium cannot show
+    frame = page.find_element(By.ID, "original-frame")
+    wait_until(lambda: "cannot display" in frame.text, "the original's note")
+    assert natural_width(page, "original") == 0
+    choose(page, "format", "tiff")
+    wait_until(lambda: shown_headers(page).get("content-type") == "image/tiff", "a TIFF")
+    result_frame = page.find_element(By.ID, "result-frame")
+    wait_until(lambda: "cannot display tiff" in result_frame.text, "the result's note")
+    saved = download(page, named(page, "download result.tiff"), downloads)
+    assert pyvips.Image.new_from_buffer(saved, "").width == 317
     assert_no_console_errors(page)

@@ -348,6 +348,7 @@ function buildForm(api) {
   page.tokenScheme = Boolean(api.components?.securitySchemes?.apiToken);
   if (page.tokenScheme) $("token-field").hidden = false;
 
+  form.addEventListener("submit", (event) => event.preventDefault()); // Enter: nothing to send
   form.addEventListener("input", changed);
   form.addEventListener("change", changed);
   form.addEventListener("reset", (event) => {
