@@ -22,10 +22,9 @@ const page = {
   fileUrl: null, // object URL of the original (file mode)
   resultUrl: null,
   inputBytes: null, // size of the source in bytes
-  transformRoutes: {}, // method → operation of /transform in this configuration
-  metadataRoutes: {},
-  controls: [], // {name, read(), reset(), isDefault(), element, row}
-  flags: [],
+  metadataRoutes: {}, // method → operation of /metadata in this configuration
+  controls: [], // one {name, param, element, row, hint, read(), reset(), setDefault()} each
+  flags: [], // the metadata flags, alike
   accept: null, // the Accept field, shown with a format list
   formatList: null,
   tokenScheme: false,
@@ -114,7 +113,7 @@ function hintText(param, extra) {
   return parts.join(" · ");
 }
 
-function selectControl(param, id, choices, defaultValue) {
+function selectControl(id, choices, defaultValue) {
   const select = el("select", { id });
   for (const [value, text] of choices) select.append(el("option", { value, text }));
   select.value = defaultValue;
@@ -136,12 +135,12 @@ function buildControl(param) {
     const fallback = schema.default ?? "";
     const choices = schema.enum.map((v) => [v, v === schema.default ? `${v} (default)` : v]);
     if (schema.default === undefined) choices.unshift(["", "(not set)"]);
-    control = selectControl(param, id, choices, fallback);
+    control = selectControl(id, choices, fallback);
     read = () => (control.value === fallback ? null : control.value);
     setDefault = () => (control.value = fallback);
   } else if (types.includes("boolean") && types.includes("number")) {
     // A flag or a number (blur: true for the box blur, or a sigma in range).
-    const choice = selectControl(param, id, [["", "off"], ["true", "true"], ["number", "number"]], "");
+    const choice = selectControl(id, [["", "off"], ["true", "true"], ["number", "number"]], "");
     const number = el("input", {
       type: "number",
       id: `${id}-number`,
@@ -177,7 +176,7 @@ function buildControl(param) {
       setDefault = () => (control.checked = schema.default);
       inline = true;
     } else {
-      control = selectControl(param, id, [["", "(not set)"], ["true", "true"], ["false", "false"]], "");
+      control = selectControl(id, [["", "(not set)"], ["true", "true"], ["false", "false"]], "");
       read = () => control.value || null;
       setDefault = () => (control.value = "");
     }
@@ -311,7 +310,6 @@ function buildForm(api) {
   $("params-loading").remove();
   const transform = api.paths[TRANSFORM] ?? {};
   const metadata = api.paths[METADATA] ?? {};
-  page.transformRoutes = transform;
   page.metadataRoutes = metadata;
   const params = queryParameters(transform.put).filter(isOption);
   const acceptParam = (transform.put?.parameters ?? []).find((p) => p.in === "header" && p.name === "Accept");
@@ -396,7 +394,8 @@ function metadataQuery() {
     if (value !== null) items.push([flag.name, value]);
   }
   const strict = page.controls.find((c) => c.name === "strict");
-  if (strict && strict.read() !== null && page.metadataRoutes.put?.parameters.some((p) => p.name === "strict")) {
+  const operation = page.file ? page.metadataRoutes.put : page.metadataRoutes.get;
+  if (strict && strict.read() !== null && operation?.parameters.some((p) => p.name === "strict")) {
     items.push(["strict", strict.read()]);
   }
   return items;
@@ -462,7 +461,8 @@ async function runTransform() {
   const frame = $("result-frame");
   frame.setAttribute("aria-busy", "true");
   const call = request(TRANSFORM, transformQuery(), negotiating());
-  if (await transformCalls(call, (r) => r.blob(), showTransform, $("error"))) {
+  const read = (r) => (r.ok ? r.blob() : r.text()); // an error's body is the server's text
+  if (await transformCalls(call, read, showTransform, $("error"))) {
     frame.setAttribute("aria-busy", "false");
   }
 }
@@ -529,14 +529,13 @@ function showTransform(response, body, roundTrip) {
   showHeaders(response);
   const warnings = warningsOf(response.headers.get("X-Imaged-Warnings"));
   $("warnings").replaceChildren(...warnings.map((w) => el("li", { text: w })));
-  $("warnings").closest(".warnings-box").classList.toggle("has-items", warnings.length > 0);
   const time = response.headers.get("X-Response-Time-Ms");
   setFact("fact-time", time !== null ? `${time} ms` : "–", `round trip ${Math.round(roundTrip)} ms`);
   const image = $("result");
   if (page.resultUrl) URL.revokeObjectURL(page.resultUrl);
   page.resultUrl = null;
   if (!response.ok) {
-    body.text().then((text) => showError($("error"), `${response.status} ${response.statusText}`, text));
+    showError($("error"), `${response.status} ${response.statusText}`, body);
     image.hidden = true;
     image.removeAttribute("src");
     $("result-empty").textContent = "No result: see the error below";
@@ -647,7 +646,7 @@ function updateCurl(resultFormat) {
   const { target, init } = request(TRANSFORM, transformQuery(), negotiate);
   const url = `${location.origin}${target}`;
   const lines = ["curl -sS"];
-  if (init.method === "PUT") lines[0] += ` -X PUT --data-binary @${shellQuote(page.file.name)}`;
+  if (init.method === "PUT") lines[0] += ` -X PUT --data-binary @${shellQuote(page.file.name || "image")}`;
   for (const [name, value] of Object.entries(init.headers)) {
     const shown = name === "Authorization" ? "Bearer $IMAGED_TOKEN" : value;
     lines.push(`-H ${name === "Authorization" ? `"${name}: ${shown}"` : shellQuote(`${name}: ${shown}`)}`);
@@ -658,9 +657,13 @@ function updateCurl(resultFormat) {
   $("curl").textContent = hasSource() ? lines.join(" \\\n  ") : "Choose an image to see the request.";
 }
 
+let copyTimer = 0;
+
 async function copyCurl() {
   const text = $("curl").textContent;
   const status = $("copy-status");
+  clearTimeout(copyTimer);
+  copyTimer = setTimeout(() => (status.textContent = ""), 4000);
   try {
     await navigator.clipboard.writeText(text);
     status.textContent = "Copied";
