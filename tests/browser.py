@@ -109,11 +109,6 @@ def named(driver: WebDriver, name: str, timeout: float = DEADLINE) -> WebElement
     return wait_until(find, f"an element named {name!r}", timeout)
 
 
-def has_named(driver: WebDriver, name: str) -> bool:
-    lit = _xpath_literal(name)
-    return bool(driver.find_elements(By.XPATH, f"//*[@aria-label={lit}] | //label[.={lit}]"))
-
-
 def js(driver: WebDriver, script: str, *args: Any) -> Any:
     return driver.execute_script(script, *args)
 

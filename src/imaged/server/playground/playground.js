@@ -389,16 +389,18 @@ function transformQuery() {
 function metadataQuery() {
   const items = [];
   if (!page.file && sourceUrl()) items.push(["url", sourceUrl()]);
-  for (const flag of page.flags) {
+  for (const flag of [...page.flags, ...sharedControls()]) {
     const value = flag.read();
     if (value !== null) items.push([flag.name, value]);
   }
-  const strict = page.controls.find((c) => c.name === "strict");
-  const operation = page.file ? page.metadataRoutes.put : page.metadataRoutes.get;
-  if (strict && strict.read() !== null && operation?.parameters.some((p) => p.name === "strict")) {
-    items.push(["strict", strict.read()]);
-  }
   return items;
+}
+
+/** The transform controls that /metadata takes too (`strict`): the metadata follows them. */
+function sharedControls() {
+  const operation = page.file ? page.metadataRoutes.put : page.metadataRoutes.get;
+  const names = new Set(queryParameters(operation).map((p) => p.name));
+  return page.controls.filter((c) => names.has(c.name));
 }
 
 function queryText(items) {
@@ -488,9 +490,7 @@ function changed(event) {
   markChanged();
   updateCurl();
   scheduleTransform();
-  // `strict` is also a /metadata parameter: the metadata follows it.
-  const strict = page.controls.find((c) => c.name === "strict");
-  if (strict && (!event || strict.row.contains(event.target))) scheduleMetadata();
+  if (sharedControls().some((c) => !event || c.row.contains(event.target))) scheduleMetadata();
 }
 
 function metadataChanged() {
