@@ -46,6 +46,20 @@ def test_the_page_and_its_assets(client: httpx.Client) -> None:
         assert_secured(head)
 
 
+def test_browsers_revalidate_the_files(client: httpx.Client) -> None:
+    for path in TYPES:
+        first = client.get(path)
+        etag = first.headers["etag"]
+        assert first.headers["cache-control"] == "no-cache"
+        again = client.get(path, headers={"If-None-Match": etag})
+        assert (again.status_code, again.content, again.headers["etag"]) == (304, b"", etag)
+        assert_secured(again)
+        other = client.get(path, headers={"If-None-Match": '"other", "tags"'})
+        assert other.status_code == 200 and other.content == first.content
+    etags = {client.get(path).headers["etag"] for path in TYPES}
+    assert len(etags) == len(TYPES)  # one per file
+
+
 def test_root_redirects_to_the_page(client: httpx.Client) -> None:
     for method in ("GET", "HEAD"):
         r = client.request(method, "/")

@@ -293,12 +293,24 @@ def _playground_file(media_type: str) -> Describer:
     """A file of the playground page (playground.md): `media_type`, strict CSP."""
 
     def describe(server: _Server, method: str) -> dict[str, Any]:
+        headers = {
+            **_playground_headers(),
+            "ETag": _header("ETag"),
+            "Cache-Control": _fixed("no-cache"),
+        }
         ok = {
             "description": f"the file ({media_type})",
-            "headers": _playground_headers(),
+            "headers": headers,
             "content": {media_type: {"schema": {"type": "string"}}},
         }
-        return {"summary": "the playground: a page to try every option", "responses": {"200": ok}}
+        current = {
+            "description": "the client's copy is current (If-None-Match)",
+            "headers": headers,
+        }
+        return {
+            "summary": "the playground: a page to try every option",
+            "responses": {"200": ok, "304": current},
+        }
 
     return describe
 

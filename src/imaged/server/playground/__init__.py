@@ -10,10 +10,15 @@ serves the files, read once when the application is built, with the strict
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
 from dataclasses import dataclass
 from importlib import resources
 
 from aiohttp import web
+
+from imaged.server.conditional import Conditions
 
 PAGE = "/playground"
 ROOT = "/"
@@ -23,7 +28,7 @@ CSP = (
     "connect-src 'self'; frame-ancestors 'none'"
 )
 SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"}
-# The page is small and changes with the server version: browsers revalidate it each time.
+# The page changes with the server version: browsers revalidate it (ETag → 304) each time.
 CACHE_CONTROL = "no-cache"
 INDEX = "index.html"
 # The files under /playground/, by name, with their media types; the page is `INDEX`.
@@ -41,16 +46,30 @@ def asset_path(name: str) -> str:
     return PAGE if name == INDEX else f"{PAGE}/{name}"
 
 
+def _secured(response: web.Response) -> web.Response:
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
 @dataclass(frozen=True)
 class File:
     body: bytes
     media_type: str
 
-    def response(self) -> web.Response:
+    @functools.cached_property
+    def etag(self) -> str:
+        digest = hashlib.sha256(self.body).digest()[:16]
+        return '"' + base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=") + '"'
+
+    def response(self, request: web.Request) -> web.Response:
+        """200 with the file, or 304 when the client's copy (If-None-Match) is this one."""
+        headers = {"ETag": self.etag, "Cache-Control": CACHE_CONTROL}
+        conditions = Conditions.parse(request.headers.getall("If-None-Match", []), None)
+        if conditions.not_modified(self.etag, None):
+            return _secured(web.Response(status=304, headers=headers))
         response = web.Response(body=self.body, content_type=self.media_type, charset="utf-8")
-        response.headers.update(SECURITY_HEADERS)
-        response.headers["Cache-Control"] = CACHE_CONTROL
-        return response
+        response.headers.update(headers)
+        return _secured(response)
 
 
 def read_files() -> dict[str, File]:
@@ -68,13 +87,11 @@ def add_routes(app: web.Application) -> None:
 
     async def serve(request: web.Request) -> web.Response:
         """a file of the playground page (playground.md)"""
-        return files[request.path].response()
+        return files[request.path].response(request)
 
     async def redirect(request: web.Request) -> web.Response:
         """redirect to the playground page"""
-        response = web.Response(status=302, headers={"Location": PAGE})
-        response.headers.update(SECURITY_HEADERS)
-        return response
+        return _secured(web.Response(status=302, headers={"Location": PAGE}))
 
     app.router.add_get(ROOT, redirect)
     for path in files:
