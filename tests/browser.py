@@ -9,6 +9,7 @@ announces), and the name Chromium computes is checked, not just the attribute.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,6 +139,17 @@ def viewport(driver: WebDriver, size: tuple[int, int] | None) -> None:
     width, height = size
     metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600}
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+
+
+@contextlib.contextmanager
+def color_scheme(driver: WebDriver, scheme: str) -> Iterator[None]:
+    """The page as under `prefers-color-scheme: <scheme>`, for the duration."""
+    feature = {"name": "prefers-color-scheme", "value": scheme}
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [feature]})
+    try:
+        yield
+    finally:
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
 
 
 def screenshot(driver: WebDriver, name: str, size: tuple[int, int]) -> Path:

@@ -36,6 +36,7 @@ from tests.browser import (  # noqa: F401 (the session's browser fixture)
     DESKTOP,
     PHONE,
     browser,
+    color_scheme,
     console_errors,
     download,
     downloads,
@@ -410,18 +411,12 @@ def test_screenshots_at_desktop_and_phone_width(page: WebDriver, tmp_path: Path)
     finally:
         viewport(page, None)
     shots.append(screenshot(page, "playground-phone", PHONE))
-    page.execute_cdp_cmd(
-        "Emulation.setEmulatedMedia",
-        {"features": [{"name": "prefers-color-scheme", "value": "dark"}]},
-    )
-    try:
+    with color_scheme(page, "dark"):
         assert js(page, "return matchMedia('(prefers-color-scheme: dark)').matches")
-        background = js(page, "return getComputedStyle(document.body).color")
-        assert background != "rgb(27, 30, 36)"  # the dark palette's text colour took over
+        text_colour = js(page, "return getComputedStyle(document.body).color")
+        assert text_colour != "rgb(27, 30, 36)"  # the dark palette's text colour took over
         shots.append(screenshot(page, "playground-desktop-dark", DESKTOP))
         shots.append(screenshot(page, "playground-phone-dark", PHONE))
-    finally:
-        page.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
     for shot in shots:
         assert shot.stat().st_size > 10_000
     assert_no_console_errors(page)
@@ -594,16 +589,10 @@ def test_an_accessibility_audit_finds_nothing(page: WebDriver, tmp_path: Path) -
     wait_until(lambda: warnings_shown(page), "the warning")
     wait_until(lambda: '"blurhash"' in metadata_text(page), "the hashes")
     for scheme in ("light", "dark"):
-        page.execute_cdp_cmd(
-            "Emulation.setEmulatedMedia",
-            {"features": [{"name": "prefers-color-scheme", "value": scheme}]},
-        )
-        try:
+        with color_scheme(page, scheme):
             audit = Axe(page)
             audit.inject()
             violations = audit.run(options=AXE_OPTIONS)["violations"]
-        finally:
-            page.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
         found = {v["id"]: [n["target"] for n in v["nodes"]] for v in violations}
         assert found == {}, scheme
     assert_no_console_errors(page)
