@@ -8,7 +8,6 @@ the Python peak (tracemalloc: the libjpeg-turbo decode, a numpy array, and the e
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import tracemalloc
 from collections.abc import Iterable, Iterator
@@ -39,17 +38,6 @@ class Measured:
         return self.vips + self.python
 
 
-def _libvips() -> ctypes.CDLL:
-    with open("/proc/self/maps") as maps:
-        names = {line.split()[-1] for line in maps if "libvips" in line and ".so" in line}
-    for name in sorted(names):
-        lib = ctypes.CDLL(name)
-        if hasattr(lib, "vips_tracked_get_mem_highwater"):
-            lib.vips_tracked_get_mem_highwater.restype = ctypes.c_size_t
-            return lib
-    raise RuntimeError("libvips is not loaded")
-
-
 def measure(path: str, workload: str) -> Measured:
     """In the child: run one operation and report its peaks."""
     import pyvips
@@ -58,10 +46,10 @@ def measure(path: str, workload: str) -> Measured:
 
     vips.configure()
     pyvips.cache_set_max(0)  # the operation cache would keep buffers beyond the operation
-    lib = _libvips()
+    assert vips.tracking_available()
     data = Path(path).read_bytes()
     fmt = formats.detect(data) or "unknown"
-    before = lib.vips_tracked_get_mem_highwater()
+    before = vips.tracked_memory_highwater()
     if before:
         raise RuntimeError(f"high-water mark already {before}")
     options = WORKLOADS[workload]
@@ -76,7 +64,7 @@ def measure(path: str, workload: str) -> Measured:
         error = str(exc)
     python = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return Measured(path, workload, lib.vips_tracked_get_mem_highwater(), python, error)
+    return Measured(path, workload, vips.tracked_memory_highwater(), python, error)
 
 
 def measure_all(jobs: Iterable[tuple[str, str]], workers: int = 2) -> Iterator[Measured]:

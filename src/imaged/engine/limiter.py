@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -43,6 +43,7 @@ class Limiter:
         self.queue_limit = queue_limit
         self.budget = budget
         self.memory_waits = 0  # operations that had to wait for memory
+        self.on_memory_wait: Callable[[], None] | None = None  # told of each (metrics)
         self._free = permits
         self._running = 0  # bytes reserved by the holders
         self._held = 0  # body bytes of the waiters
@@ -104,6 +105,8 @@ class Limiter:
         if not waiter.memory_wait:
             waiter.memory_wait = True
             self.memory_waits += 1
+            if self.on_memory_wait is not None:
+                self.on_memory_wait()
 
     def _dispatch(self) -> None:
         """Hand permits to the oldest waiters while the oldest one fits."""
