@@ -5,10 +5,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from bench import budget as load
+from tests.pipeline_helpers import put_form, task
 from tests.scrape import delta, scrape
 from tests.serverkit import free_port
 from tests.serverproc import CORPUS, ServerProcess
@@ -84,6 +87,22 @@ def test_over_the_whole_budget_is_refused_at_once() -> None:
         samples = scrape(f"http://127.0.0.1:{port}")
         assert samples.get("imaged_memory_budget_bytes") == 40 << 20
         assert samples.get("imaged_memory_waits_total") == 0
+
+
+def test_pipeline_tasks_reserve_too(tmp_path: Path) -> None:
+    """Each pipeline task reserves its own estimate: the full-size one fails with the text,
+    the small one succeeds."""
+    data = (CORPUS / "jpeg-12mp-olympus-ep3.jpg").read_bytes()
+    args = ["--memory-budget", "40m", "--enable-pipeline", "--output-dir", str(tmp_path)]
+    with ServerProcess(args) as server, server.client() as client:
+        tasks = [task("big", "tiff", "out"), task("small", "jpeg", "out", width=400)]
+        response = put_form(client, {"tasks": tasks}, data)
+        assert response.status_code == 200, response.text
+        results = {r["id"]: r for r in json.loads(response.text)["tasks"]}
+    assert results["big"]["status"] == "failed"
+    assert OVER_BUDGET in json.dumps(results["big"])
+    assert results["small"]["status"] == "success"
+    assert (tmp_path / "out" / "small.jpeg").is_file()
 
 
 def test_default_budget_is_absent_without_a_cgroup_limit() -> None:
