@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from imaged.resources import (
 )
 
 
-def _tree(tmp_path: Path, proc: str, files: dict[str, str | bytes]) -> tuple[Path, Path]:
+def _tree(tmp_path: Path, proc: str, files: Mapping[str, str | bytes]) -> tuple[Path, Path]:
     root = tmp_path / "cgroup"
     root.mkdir()
     for name, content in files.items():
@@ -121,21 +122,36 @@ def test_v2_no_limits(tmp_path: Path) -> None:
     assert default_memory_budget(root, proc) == 0
 
 
-def test_v1(tmp_path: Path) -> None:
-    root, proc = _tree(
-        tmp_path,
-        "12:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n1:name=systemd:/docker/abc\n",
-        {
-            "cpu,cpuacct/docker/abc/cpu.cfs_quota_us": "250000",
-            "cpu,cpuacct/docker/abc/cpu.cfs_period_us": "100000",
-            "cpu,cpuacct/cpu.cfs_quota_us": "-1",
-            "cpu,cpuacct/cpu.cfs_period_us": "100000",
-            "memory/docker/abc/memory.limit_in_bytes": "2147483648",
-            "memory/memory.limit_in_bytes": "9223372036854771712",
-        },
-    )
-    assert usable_cpus(root, proc, affinity=16) == Cpus(3, "cgroup")
-    assert cgroup_memory(root, proc) == 2147483648
+V1 = (
+    "12:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n1:name=systemd:/docker/abc\n",
+    {
+        "cpu,cpuacct/docker/abc/cpu.cfs_quota_us": "250000",
+        "cpu,cpuacct/docker/abc/cpu.cfs_period_us": "100000",
+        "cpu,cpuacct/cpu.cfs_quota_us": "-1",
+        "cpu,cpuacct/cpu.cfs_period_us": "100000",
+        "memory/docker/abc/memory.limit_in_bytes": "2147483648",
+        "memory/memory.limit_in_bytes": "9223372036854771712",
+    },
+)
+# v1 controllers plus an empty v2 hierarchy at `unified` (this sandbox's layout).
+HYBRID = (
+    "4:memory:/job\n1:cpu:/\n0::/\n",
+    {
+        "unified/cgroup.procs": "1",
+        "cpu/cpu.cfs_quota_us": "100000",
+        "cpu/cpu.cfs_period_us": "100000",
+        "memory/job/memory.limit_in_bytes": "314572800",
+    },
+)
+
+
+@pytest.mark.parametrize(
+    ("tree", "cpus", "memory"), [(V1, 3, 2147483648), (HYBRID, 1, 314572800)], ids=["v1", "hybrid"]
+)
+def test_v1(tmp_path: Path, tree: tuple[str, dict[str, str]], cpus: int, memory: int) -> None:
+    root, proc = _tree(tmp_path, *tree)
+    assert usable_cpus(root, proc, affinity=16) == Cpus(cpus, "cgroup")
+    assert cgroup_memory(root, proc) == memory
 
 
 def test_v1_no_quota(tmp_path: Path) -> None:
@@ -192,19 +208,3 @@ def test_this_machine() -> None:
     assert 1 <= cpus.count <= len(os.sched_getaffinity(0))
     assert cpus.source in ("affinity", "cgroup")
     assert resources.default_concurrency() == cpus.count
-
-
-def test_hybrid_host(tmp_path: Path) -> None:
-    """v1 controllers plus an empty v2 hierarchy at `unified` (this sandbox's layout)."""
-    root, proc = _tree(
-        tmp_path,
-        "4:memory:/job\n1:cpu:/\n0::/\n",
-        {
-            "unified/cgroup.procs": "1",
-            "cpu/cpu.cfs_quota_us": "100000",
-            "cpu/cpu.cfs_period_us": "100000",
-            "memory/job/memory.limit_in_bytes": "314572800",
-        },
-    )
-    assert usable_cpus(root, proc, affinity=2) == Cpus(1, "cgroup")
-    assert cgroup_memory(root, proc) == 314572800

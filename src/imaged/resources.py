@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,46 +138,45 @@ def _smallest(values: list[int | None]) -> int | None:
     return min(present) if present else None
 
 
-def cgroup_cpus(root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_SELF_CGROUP) -> int | None:
-    """The CPU quota of this process's cgroup (v2, else v1), rounded up; None = no quota."""
+def _cgroup_limit(
+    root: Path,
+    proc_cgroup: Path,
+    v2: Callable[[Path], int | None],
+    controller: str,
+    v1: Callable[[Path], int | None],
+) -> int | None:
+    """The smallest limit `v2` reads in this process's v2 cgroup and its ancestors, else
+    the smallest `v1` reads in its v1 `controller` hierarchy; None = no limit."""
     groups = own_cgroups(proc_cgroup)
     if "" in groups:
-        found = _smallest(
-            [parse_cpu_max(_read(d / "cpu.max")) for d in _directories(_v2_base(root), groups[""])]
-        )
+        found = _smallest([v2(d) for d in _directories(_v2_base(root), groups[""])])
         if found is not None:
             return found
-    base = _v1_base(root, "cpu", groups)
+    base = _v1_base(root, controller, groups)
     if base is None:
         return None
-    return _smallest(
-        [
-            parse_cfs(_read(d / "cpu.cfs_quota_us"), _read(d / "cpu.cfs_period_us"))
-            for d in _directories(base, groups["cpu"])
-        ]
+    return _smallest([v1(d) for d in _directories(base, groups[controller])])
+
+
+def cgroup_cpus(root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_SELF_CGROUP) -> int | None:
+    """The CPU quota of this process's cgroup (v2, else v1), rounded up; None = no quota."""
+    return _cgroup_limit(
+        root,
+        proc_cgroup,
+        lambda d: parse_cpu_max(_read(d / "cpu.max")),
+        "cpu",
+        lambda d: parse_cfs(_read(d / "cpu.cfs_quota_us"), _read(d / "cpu.cfs_period_us")),
     )
 
 
 def cgroup_memory(root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_SELF_CGROUP) -> int | None:
     """The memory limit in bytes of this process's cgroup (v2, else v1); None = none."""
-    groups = own_cgroups(proc_cgroup)
-    if "" in groups:
-        found = _smallest(
-            [
-                parse_memory_max(_read(d / "memory.max"))
-                for d in _directories(_v2_base(root), groups[""])
-            ]
-        )
-        if found is not None:
-            return found
-    base = _v1_base(root, "memory", groups)
-    if base is None:
-        return None
-    return _smallest(
-        [
-            parse_memory_limit_in_bytes(_read(d / "memory.limit_in_bytes"))
-            for d in _directories(base, groups["memory"])
-        ]
+    return _cgroup_limit(
+        root,
+        proc_cgroup,
+        lambda d: parse_memory_max(_read(d / "memory.max")),
+        "memory",
+        lambda d: parse_memory_limit_in_bytes(_read(d / "memory.limit_in_bytes")),
     )
 
 
