@@ -213,6 +213,13 @@ async def test_over_the_whole_budget_is_refused_at_once() -> None:
     assert limiter.in_use == 0 and limiter.reserved == 0 and limiter.waiting == 0
     await limiter.acquire(cost=100)  # exactly the budget runs
     assert limiter.reserved == 100
+    queued = asyncio.create_task(limiter.acquire(cost=10))
+    await settle()
+    with pytest.raises(ImageError):  # at once, even with the budget full and a queue
+        await limiter.acquire(bounded=False, cost=101)
+    assert limiter.waiting == 1 and not queued.done()
+    limiter.release(100)
+    await queued
 
 
 async def test_without_budget_costs_are_ignored() -> None:
