@@ -341,6 +341,23 @@ def batch_table(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def budget_table(rows: list[dict[str, Any]]) -> str:
+    return table(
+        ["--memory-budget", "idle RSS MB", "peak RSS MB", "above idle MB", "seconds", "statuses"],
+        (
+            [
+                r["budget"],
+                _num(r["idle_rss_mb"]),
+                _num(r["peak_rss_mb"]),
+                _num(r["above_idle_mb"]),
+                _num(r["seconds"], 2),
+                ", ".join(f"{k}×{v}" for k, v in r["statuses"].items()),
+            ]
+            for r in rows
+        ),
+    )
+
+
 def markdown(results: dict[str, Any]) -> str:
     meta = results["meta"]
     parts = [
@@ -397,6 +414,10 @@ def markdown(results: dict[str, Any]) -> str:
             "",
             batch_table(results["batch"]),
         ]
+    if results.get("budget"):
+        parts += ["", "## Memory budget: 16 × 48 MP → 400 px + 16 × 12 MP PNG → TIFF at once", ""]
+        parts += ["`--concurrency 8`; peak RSS is VmHWM of the server process.", ""]
+        parts += [budget_table(results["budget"])]
     if results.get("notes"):
         parts += ["", "## Notes", ""] + [f"- {n}" for n in results["notes"]]
     return "\n".join(parts) + "\n"

@@ -20,7 +20,7 @@ if __package__ in (None, ""):
 
 import pyvips
 
-from bench import animation, batch, caching, loadgen, memory, overhead, quality, report
+from bench import animation, batch, budget, caching, loadgen, memory, overhead, quality, report
 from bench.inproc import thumbnail_output
 from bench.measure import (
     Probe,
@@ -45,7 +45,7 @@ from imaged.engine.jpegturbo import FORCE_LIBVIPS_ENV
 # imaged-libvips: imaged with its JPEG decode forced back onto libvips (the A/B of
 # engine/jpegturbo.py; FORCE_LIBVIPS_ENV exists for this benchmark only).
 PEERS = ("imaged", "imaged-libvips", "pyvips", "thumbor")
-SECTIONS = ("matrix", "memory", "scaling", "animation", "metrics", "caching", "batch")
+SECTIONS = ("matrix", "memory", "scaling", "animation", "metrics", "caching", "batch", "budget")
 
 
 def _csv(text: str) -> list[str]:
@@ -330,6 +330,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         for r in results["batch"]:
             progress(f"  {r['variant']}: {r['images_per_s']:.2f} images/s")
+    if "budget" in sections:
+        progress("memory budget: the same load with and without --memory-budget 300m")
+        with memory.temp_dir() as tmp:
+            results["budget"] = budget.run(
+                lambda args: Imaged(budget.CONCURRENCY, allocator, args), Path(tmp), progress
+            )
     results["meta"]["loadavg_after"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
     path = write(results, out_dir, stamp)
     print(report.markdown(results))

@@ -396,3 +396,23 @@ def test_batch_section_end_to_end(tmp_path: Path) -> None:
         "## Batch: `imaged batch` against a loop of PUT /pipeline"
         in (tmp_path / "latest.md").read_text()
     )
+
+
+def test_budget_inputs_and_table(tmp_path: Path) -> None:
+    """The budget section's synthetic inputs have the sizes resources.md names, and its
+    table shows every row."""
+    import pyvips
+    from bench import budget, report
+
+    jpeg, png = budget.make_inputs(tmp_path)
+    assert budget.make_inputs(tmp_path) == (jpeg, png)  # made once
+    big, small = pyvips.Image.new_from_file(str(jpeg)), pyvips.Image.new_from_file(str(png))
+    assert (big.width * big.height, small.width * small.height) == (48_000_000, 12_000_000)
+    assert jpeg.stat().st_size < 16 << 20 and png.stat().st_size < 16 << 20
+    rows = [
+        budget.Result("300m", 60.0, 300.0, 5.0, {200: 32}).row(),
+        budget.Result("none", 60.0, 400.0, 4.0, {200: 30, 503: 2}).row(),
+    ]
+    text = report.budget_table(rows)
+    assert "| 300m | 60.0 | 300.0 | 240.0 | 5.00 | 200×32 |" in text
+    assert "| none | 60.0 | 400.0 | 340.0 | 4.00 | 200×30, 503×2 |" in text

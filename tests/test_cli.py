@@ -406,3 +406,35 @@ def test_caching_settings() -> None:
             ([], {"RESULT_CACHE_TTL": "0"}, fatal_line(ttl, value="0")),
         ]
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("raw", "budget"),
+    [
+        ("0", 0),
+        ("300m", 300 << 20),
+        ("300M", 300 << 20),
+        (" 2g ", 2 << 30),
+        ("512k", 512 << 10),
+        ("1048576", 1048576),
+    ],
+)
+def test_memory_budget(raw: str, budget: int) -> None:
+    """resources.md: decimal bytes with an optional k/m/g suffix in powers of 1024."""
+    assert resolve(["--memory-budget", raw], {}).memory_budget == budget
+    assert resolve([], {"MEMORY_BUDGET": raw}).memory_budget == budget
+
+
+@pytest.mark.parametrize("raw", ["", "-1", "1.5g", "300mb", "m", "0x10", "1t", "3 m", "1e9"])
+def test_invalid_memory_budget(raw: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        resolve([], {"MEMORY_BUDGET": raw})
+    assert caught.value.message == "Invalid memory budget"
+    assert caught.value.fields == {"value": raw}
+
+
+def test_sources_of_values() -> None:
+    """Where each value came from, for the startup log's `source=`."""
+    settings = resolve(["-c", "3"], {"MEMORY_BUDGET": "1g", "PORT": "9000"})
+    assert settings.sources == {"concurrency": "flag", "memory_budget": "env", "port": "env"}
+    assert resolve([], {}).sources == {}

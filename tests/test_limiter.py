@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from imaged.engine.limiter import Limiter
-from imaged.errors import ServerBusy
+from imaged.errors import ImageError, ServerBusy
 
 
 async def settle() -> None:
@@ -175,3 +175,100 @@ async def test_concurrency_never_exceeds_permits() -> None:
 
     await asyncio.gather(*(job() for _ in range(200)))
     assert peak == 3 and limiter.in_use == 0
+
+
+# The memory budget (resources.md): reservations in the same FIFO as the permits.
+
+
+async def test_budget_waits_in_fifo_and_a_big_one_is_not_starved() -> None:
+    limiter = Limiter(8, 100, budget=100)
+    await limiter.acquire(cost=60)
+    order: list[str] = []
+
+    async def op(name: str, cost: int) -> None:
+        await limiter.acquire(cost=cost)
+        order.append(name)
+
+    big = asyncio.create_task(op("big", 90))
+    await settle()
+    smalls = [asyncio.create_task(op(f"small{i}", 10)) for i in range(3)]
+    await settle()
+    # 40 bytes are free and the small ones would fit, but they may not overtake `big`.
+    assert order == [] and limiter.waiting == 4 and limiter.in_use == 1
+    assert limiter.memory_waits == 4  # a permit was free each time: they wait for memory
+    limiter.release(60)
+    await settle()
+    assert order == ["big", "small0"] and limiter.reserved == 100  # exactly full
+    limiter.release(90)
+    await asyncio.gather(*smalls)
+    assert order == ["big", "small0", "small1", "small2"] and limiter.reserved == 30
+    await asyncio.gather(big)
+
+
+async def test_over_the_whole_budget_is_refused_at_once() -> None:
+    limiter = Limiter(2, 10, budget=100)
+    with pytest.raises(ImageError) as caught:
+        await limiter.acquire(cost=101)
+    assert str(caught.value) == "image: Input image needs more memory than the server allows"
+    assert limiter.in_use == 0 and limiter.reserved == 0 and limiter.waiting == 0
+    await limiter.acquire(cost=100)  # exactly the budget runs
+    assert limiter.reserved == 100
+    queued = asyncio.create_task(limiter.acquire(cost=10))
+    await settle()
+    with pytest.raises(ImageError):  # at once, even with the budget full and a queue
+        await limiter.acquire(bounded=False, cost=101)
+    assert limiter.waiting == 1 and not queued.done()
+    limiter.release(100)
+    await queued
+
+
+async def test_without_budget_costs_are_ignored() -> None:
+    limiter = Limiter(2, 10)
+    await limiter.acquire(cost=10**12)
+    await limiter.acquire(cost=10**12)
+    assert limiter.reserved == 0 and limiter.memory_waits == 0
+    limiter.release(10**12)
+    limiter.release(10**12)
+
+
+async def test_bodies_of_waiters_count_and_are_bounded() -> None:
+    limiter = Limiter(1, 100, budget=100)
+    await limiter.acquire(cost=50)
+    first = asyncio.create_task(limiter.acquire(cost=70, held=60))
+    await settle()
+    assert limiter.reserved == 50 + 60  # the running cost plus the waiting body
+    with pytest.raises(ServerBusy):  # 60 + 50 waiting bodies would exceed the budget
+        await limiter.acquire(cost=60, held=50)
+    unbounded = asyncio.create_task(limiter.acquire(bounded=False, cost=60, held=50))
+    await settle()
+    assert limiter.reserved == 50 + 60 + 50 and limiter.waiting == 2
+    limiter.release(50)
+    await first
+    assert limiter.reserved == 70 + 50  # its body is now part of its cost
+    limiter.release(70)
+    await unbounded
+    assert limiter.reserved == 60
+    limiter.release(60)
+    assert limiter.reserved == 0 and limiter.in_use == 0
+
+
+async def test_cancelled_head_lets_the_next_one_run() -> None:
+    limiter = Limiter(4, 100, budget=100)
+    await limiter.acquire(cost=50)
+    head = asyncio.create_task(limiter.acquire(cost=80, held=30))
+    await settle()
+    second = asyncio.create_task(limiter.acquire(cost=40, held=10))
+    await settle()
+    assert not second.done() and limiter.reserved == 50 + 30 + 10
+    head.cancel()
+    await second  # no longer behind the head that did not fit
+    assert limiter.reserved == 90 and limiter.in_use == 2 and limiter.waiting == 0
+    with pytest.raises(asyncio.CancelledError):
+        await head
+
+
+async def test_permit_context_releases_its_cost() -> None:
+    limiter = Limiter(2, 10, budget=100)
+    async with limiter.permit(cost=70, held=20):
+        assert limiter.reserved == 70
+    assert limiter.reserved == 0 and limiter.in_use == 0

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import os
 import re
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from imaged.errors import ConfigError
+from imaged.resources import usable_cpus
 from imaged.settings import (
     BY_NAME,
     REGISTRY,
@@ -90,7 +90,8 @@ def test_registry_is_consistent_with_settings() -> None:
     envs = [s.env for s in REGISTRY]
     flags = [f for s in REGISTRY for f in s.flags]
     assert len(set(envs)) == len(envs) and len(set(flags)) == len(flags)
-    assert names == [f.name for f in dataclasses.fields(Settings)]  # one entry per field
+    fields = [f.name for f in dataclasses.fields(Settings) if f.name != "sources"]
+    assert names == fields  # one entry per field
     assert {s.name: s for s in REGISTRY} == BY_NAME
     hints = typing.get_type_hints(Settings)
     defaults = Settings()
@@ -133,10 +134,10 @@ def test_spec_defaults() -> None:
     assert settings.port == 8000 and settings.body_limit == 16777216
     assert settings.pixel_limit == 100000000 and settings.dimension_limit == 16384
     assert settings.max_pipeline_tasks == 10 and settings.log_format == "text"
-    assert settings.log_level == "info" and settings.concurrency == (os.cpu_count() or 1)
+    assert settings.log_level == "info" and settings.concurrency == usable_cpus().count
     assert settings.header_timeout <= 60 and settings.body_timeout <= 60
     assert settings.keepalive_timeout == 10 and settings.shutdown_timeout == 10
-    assert BY_NAME["concurrency"].default_text == "number of logical CPUs"
+    assert BY_NAME["concurrency"].default_text.startswith("usable CPUs")
 
 
 def test_fatals_declared_for_allowed_hosts_are_the_ones_raised() -> None:

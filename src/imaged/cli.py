@@ -112,16 +112,23 @@ def _bool_flags_before_options(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def _raw_values(argv: Sequence[str], environ: Mapping[str, str]) -> dict[str, str | None]:
-    """Flag beats environment (present-but-empty counts as set) beats default (None)."""
+def _raw_values(
+    argv: Sequence[str], environ: Mapping[str, str]
+) -> tuple[dict[str, str | None], dict[str, str]]:
+    """Flag beats environment (present-but-empty counts as set) beats default (None); and
+    where each set value came from (`flag`, `env`)."""
     namespace = build_parser().parse_args(_bool_flags_before_options(argv))
     raw: dict[str, str | None] = {}
+    sources: dict[str, str] = {}
     for s in REGISTRY:
         value = getattr(namespace, s.name)
-        if value is None and s.env in environ:
+        if value is not None:
+            sources[s.name] = "flag"
+        elif s.env in environ:
             value = environ[s.env]
+            sources[s.name] = "env"
         raw[s.name] = value
-    return raw
+    return raw, sources
 
 
 class _Resolution:
@@ -142,12 +149,13 @@ class _Resolution:
 def resolve(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
     """Parse, then validate in the registry's order (config.md's); raises UsageError or the
     ConfigError of the first failing check."""
-    resolution = _Resolution(_raw_values(argv, environ), environ)
+    raw, sources = _raw_values(argv, environ)
+    resolution = _Resolution(raw, environ)
     for entry in VALIDATION_ORDER:
         value = resolution.value(entry.name)
         if entry.check is not None:
             entry.check(value, resolution)
-    return Settings(**resolution.values)
+    return Settings(**resolution.values, sources=sources)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

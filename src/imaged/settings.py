@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast
 
+from imaged import resources
 from imaged.errors import ConfigError
 from imaged.fetch.hosts import compile_allowed_hosts
 from imaged.signing import INVALID_KEY, parse_key
@@ -28,6 +29,7 @@ D = TypeVar("D")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _WHITESPACE = " \t\n\v\f\r"
 _ENTRY = "imaged.setting"  # the key of a registry entry in a dataclass field's metadata
+_NOT_A_SETTING = "imaged.not-a-setting"
 
 
 def parse_int(raw: str, message: str, minimum: int = 1, maximum: int | None = None) -> int:
@@ -367,8 +369,17 @@ def _cache_control(raw: str) -> str:
     return raw.strip(" ")
 
 
-def _logical_cpus() -> int:
-    return os.cpu_count() or 1
+_INVALID_MEMORY_BUDGET = "Invalid memory budget"
+_SIZE = re.compile(r"([0-9]{1,20})([kKmMgG]?)")
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def parse_size(raw: str, message: str = _INVALID_MEMORY_BUDGET) -> int:
+    """Bytes: a decimal integer ≥ 0 with an optional `k`, `m` or `g` (powers of 1024)."""
+    found = _SIZE.fullmatch(raw.strip(_WHITESPACE))
+    if found is None:
+        raise ConfigError(message, value=raw)
+    return int(found[1]) * _SIZE_UNITS[found[2].lower()]
 
 
 _METRICS_ADDRESS = "Invalid metrics address"
@@ -445,7 +456,8 @@ class Settings:
     concurrency: int = integer(
         ("-c", "--concurrency"), "CONCURRENCY", "<number>",
         "concurrent image operations (permits of the global limiter)", "Invalid concurrency",
-        default=computed(_logical_cpus, "number of logical CPUs"), order=2,
+        default=computed(resources.default_concurrency, "usable CPUs: affinity and cgroup "
+                         "CPU quota, rounded up"), order=2,
     )
     body_limit: int = integer(
         ("-b", "--body-limit"), "BODY_LIMIT", "<bytes>",
@@ -631,6 +643,17 @@ class Settings:
         "with the origin's ETag / Last-Modified", "Invalid result cache TTL", default=3600,
         extension=True,
     )
+    # resources.md: the memory budget of the image operations
+    memory_budget: int = setting(
+        ("--memory-budget",), "MEMORY_BUDGET", "<bytes>",
+        "bytes the image operations may reserve together (estimated from the header); an "
+        "operation waits in the queue until its bytes are free, one over the whole budget "
+        "gets 400; 0 = no budget", parse=parse_size,
+        default=computed(resources.default_memory_budget,
+                         "75 % of the cgroup memory limit, else 0 (no budget)"),
+        rule="integer ≥ 0 with an optional k, m or g suffix (powers of 1024)", example="300m",
+        fatals=(Fatal(_INVALID_MEMORY_BUDGET),), extension=True,
+    )
     # Access control (access.md): secrets, validated after every other check.
     signing_keys: tuple[bytes, ...] | None = setting(
         ("--signing-keys",), "SIGNING_KEYS", "<keys>",
@@ -650,6 +673,10 @@ class Settings:
         empty_is_unset=True, extension=True,
     )
     # fmt: on
+    # Not a setting: where each value came from (`flag` or `env`; absent = its default).
+    sources: Mapping[str, str] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False, metadata={_NOT_A_SETTING: True}
+    )
 
     @property
     def effective_queue_limit(self) -> int:
@@ -675,6 +702,8 @@ def registry_of(cls: type) -> tuple[Setting, ...]:
     field declared without `setting(...)` is an error, never silently left out."""
     entries: list[Setting] = []
     for field in dataclasses.fields(cls):
+        if field.metadata.get(_NOT_A_SETTING):
+            continue
         entry = field.metadata.get(_ENTRY)
         if not isinstance(entry, Setting):
             raise TypeError(f"{cls.__name__}.{field.name} is not declared with setting()")

@@ -115,8 +115,9 @@ One line per event on stdout; levels `debug` < `info` < `warn` < `error` (< `fat
   object with `type`, `message` and `stack`.
 
 Startup lines (info, in order): `imaged version=0.2.3`, `runtime version=Python …`,
-`pyvips version=…`, `vips version=…`, `concurrency value=…`, `decoders value=[…]`,
-`encoders value=[…]`, `pipeline enabled maxTasks=…` (only with the pipeline), `server
+`pyvips version=…`, `vips version=…`, `concurrency value=… source=…` (`flag`, `env`,
+`affinity` or `cgroup`), `memory budget value=<bytes> source=…` (`flag`, `env`, `cgroup` or
+`none`), `decoders value=[…]`, `encoders value=[…]`, `pipeline enabled maxTasks=…` (only with the pipeline), `server
 listening tls=… mtls=… url=…`. At `debug` a `libvips` line shows the libvips set-up
 (operation cache sizes, all 0, and the libvips thread count) and every completed request
 logs `request method=… path=<target with query string> status=… duration=<ms>`.

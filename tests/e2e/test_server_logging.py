@@ -38,7 +38,8 @@ def test_startup_lines_text() -> None:
         f'INFO runtime version="Python {platform.python_version()}"',
         f"INFO pyvips version={pyvips.__version__}",
         f"INFO vips version={VIPS}",
-        "INFO concurrency value=2",
+        "INFO concurrency value=2 source=flag",
+        "INFO memory budget value=0 source=none",
         f"INFO decoders value={decoders}",
         f"INFO encoders value={encoders}",
         f"INFO server listening tls=false mtls=false url={url}",
@@ -62,6 +63,7 @@ def test_startup_lines_json_with_pipeline(tmp_path: Path) -> None:
         "pyvips",
         "vips",
         "concurrency",
+        "memory budget",
         "decoders",
         "encoders",
         "pipeline enabled",
@@ -72,11 +74,12 @@ def test_startup_lines_json_with_pipeline(tmp_path: Path) -> None:
     assert all(list(r)[:2] == ["level", "time"] and list(r)[-1] == "msg" for r in records)
     assert records[0]["version"] == "0.2.3"
     assert records[3]["version"] == VIPS
-    assert records[7]["maxTasks"] == 7
-    listening = records[8]
+    assert records[5]["value"] == 0 and records[5]["source"] == "none"  # memory budget
+    assert records[8]["maxTasks"] == 7
+    listening = records[9]
     assert list(listening) == ["level", "time", "tls", "mtls", "url", "msg"]
     assert (listening["tls"], listening["mtls"], listening["url"]) == (False, False, url)
-    assert records[9]["signal"] == "SIGTERM"
+    assert records[10]["signal"] == "SIGTERM"
 
 
 def test_debug_request_lines_and_libvips_setup() -> None:

@@ -14,10 +14,11 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from imaged import resources
 from imaged.batch.config import BatchConfigError, load_config
 from imaged.batch.driver import Driver, RunOptions
 from imaged.batch.manifest import Manifest, ManifestError, done_sources
-from imaged.batch.pools import RAY_MISSING, LocalPool, Pool, RayPool, ray_available, usable_cpus
+from imaged.batch.pools import RAY_MISSING, LocalPool, Pool, RayPool, ray_available
 from imaged.batch.progress import MODES, make_progress
 from imaged.batch.sources import S3Source, SourceSpecError, aws_environ, parse_source
 from imaged.batch.worker import BatchJob, BatchLimits
@@ -73,7 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--resume", action="store_true", help="skip sources whose latest manifest line succeeded"
     )
     parser.add_argument(
-        "--workers", metavar="N", help="local worker processes (default: usable CPUs)"
+        "--workers",
+        metavar="N",
+        help="local worker processes (default: usable CPUs, from affinity and cgroup quota)",
     )
     parser.add_argument(
         "--ray", metavar="ADDRESS", help="run on Ray: auto, local or ray://host:port"
@@ -120,12 +123,18 @@ def _error(message: str) -> int:
     return USAGE_STATUS
 
 
+def worker_count(flag: str | None) -> int:
+    """`--workers`, by default the usable CPUs (resources.md: the same default as the
+    server's `--concurrency`)."""
+    if flag is None:
+        return resources.default_concurrency()
+    return parse_int(flag, INVALID_WORKERS)
+
+
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     try:
         settings = _settings(args, environ)
-        workers = (
-            usable_cpus() if args.workers is None else parse_int(args.workers, INVALID_WORKERS)
-        )
+        workers = worker_count(args.workers)
         limit = None if args.limit is None else parse_int(args.limit, INVALID_LIMIT)
     except ConfigError as exc:
         fields = "".join(f" {k}={v}" for k, v in exc.fields.items())

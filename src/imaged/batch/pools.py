@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Protocol
 
@@ -28,15 +27,6 @@ class Pool(Protocol):
 
     def close(self, wait: bool) -> None:
         """`wait`: let running sources finish; else stop the workers at once."""
-
-
-def usable_cpus() -> int:
-    """The CPUs this process may run on."""
-    # TODO(resources): use imaged.resources' usable CPUs (affinity and cgroup quota) once it lands.
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 class LocalPool:

@@ -83,14 +83,17 @@ class Engine:
         codecs: formats.Codecs | None = None,
         operation_timeout: float = 60.0,
         observer: EngineObserver | None = None,
+        memory_budget: int = 0,
     ) -> None:
         vips.configure()
         self.observer = observer
         self.limits = limits
         self.operation_timeout = operation_timeout
         self.codecs = codecs or formats.discover()
-        self.limiter = Limiter(concurrency, queue_limit)
+        self.limiter = Limiter(concurrency, queue_limit, memory_budget)
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="vips")
+        # With a budget, the estimates read headers here, before the operation queues.
+        self._header_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vips-header")
 
     async def run(
         self,
@@ -99,34 +102,42 @@ class Engine:
         bounded: bool = True,
         serial: bool = False,
         observed: _Operation | None = None,
+        cost: int = 0,
+        held: int = 0,
     ) -> T:
-        """Run blocking `fn(*args)` in a worker thread under one permit, within the
+        """Run blocking `fn(*args)` in a worker thread under one permit (and `cost` bytes of
+        the memory budget, `held` of them already in memory while it waits), within the
         operation time limit (libvips is killed when it is exceeded); `serial` operations
         also run one at a time (see `_SERIAL_LOCK`). `observed` notes when it got the permit."""
+        async with self.limiter.permit(bounded, cost, held):
+            if observed is not None:
+                observed.acquired = time.monotonic()  # until `_observe` ends: the release
+            return await self._in_thread(self._pool, fn, args, serial)
+
+    async def _in_thread(
+        self, pool: ThreadPoolExecutor, fn: Callable[..., T], args: tuple[object, ...], serial: bool
+    ) -> T:
         guard = OperationGuard()
 
         def work() -> T:
             with guard.active(), _SERIAL_LOCK if serial else contextlib.nullcontext():
                 return fn(*args)
 
-        async with self.limiter.permit(bounded):
-            if observed is not None:
-                observed.acquired = time.monotonic()  # until `_observe` ends: the release
-            loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(self._pool, work)
-            try:
-                return await asyncio.wait_for(asyncio.shield(future), self.operation_timeout)
-            except TimeoutError:
-                guard.kill()
-                # Keep the permit until the worker thread has really stopped.
-                await asyncio.gather(future, return_exceptions=True)
-                raise ImageError(
-                    f"processing time limit of {self.operation_timeout:g} s exceeded"
-                ) from None
-            except asyncio.CancelledError:
-                guard.kill()
-                await asyncio.gather(future, return_exceptions=True)
-                raise
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(pool, work)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self.operation_timeout)
+        except TimeoutError:
+            guard.kill()
+            # Keep the permit until the worker thread has really stopped.
+            await asyncio.gather(future, return_exceptions=True)
+            raise ImageError(
+                f"processing time limit of {self.operation_timeout:g} s exceeded"
+            ) from None
+        except asyncio.CancelledError:
+            guard.kill()
+            await asyncio.gather(future, return_exceptions=True)
+            raise
 
     @contextlib.contextmanager
     def _observe(self, name: str, fmt: str) -> Iterator[_Operation | None]:
@@ -149,38 +160,57 @@ class Engine:
     async def transform(
         self, data: bytes, options: TransformOptions, *, bounded: bool = True
     ) -> TransformResult:
-        from imaged.engine import transform
+        from imaged.engine import budget, transform
 
         with self._observe("transform", options.format) as observed:
             input_format = self.codecs.check_decoder(data)
             self.codecs.check_encoder(options.format)
             return await self._on_input(
-                transform.transform, data, input_format, options, bounded, observed
+                transform.transform,
+                budget.transform_cost,
+                data,
+                input_format,
+                options,
+                bounded,
+                observed,
             )
 
     async def metadata(
         self, data: bytes, options: MetadataOptions, *, bounded: bool = True
     ) -> MetadataResult:
-        from imaged.engine import metadata
+        from imaged.engine import budget, metadata
 
         with self._observe("metadata", UNKNOWN_FORMAT) as observed:
             if observed is not None:  # the input format, even if it cannot be decoded
                 observed.format = formats.detect(data) or UNKNOWN_FORMAT
             input_format = self.codecs.check_decoder(data)
             return await self._on_input(
-                metadata.extract, data, input_format, options, bounded, observed
+                metadata.extract,
+                budget.metadata_cost,
+                data,
+                input_format,
+                options,
+                bounded,
+                observed,
             )
 
     async def _on_input(
         self,
         fn: Callable[[bytes, str, Opts, Limits], T],
+        estimate: Callable[[bytes, str, Opts, Limits], int],
         data: bytes,
         input_format: str,
         options: Opts,
         bounded: bool,
         observed: _Operation | None,
     ) -> T:
-        """`fn(data, input_format, options, limits)` under `run`, serial for SERIAL_FORMATS."""
+        """`fn(data, input_format, options, limits)` under `run`, serial for SERIAL_FORMATS;
+        with a memory budget it reserves what `budget.*_cost` estimates from the header."""
+        serial = input_format in SERIAL_FORMATS
+        cost = 0
+        if self.limiter.budget:
+            args = (data, input_format, options, self.limits)
+            cost = await self._in_thread(self._header_pool, estimate, args, serial)
         return await self.run(
             fn,
             data,
@@ -188,9 +218,12 @@ class Engine:
             options,
             self.limits,
             bounded=bounded,
-            serial=input_format in SERIAL_FORMATS,
+            serial=serial,
             observed=observed,
+            cost=cost,
+            held=len(data),
         )
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._header_pool.shutdown(wait=False, cancel_futures=True)

@@ -61,6 +61,7 @@ def build_state(settings: Settings, logger: Logger, codecs: Codecs | None = None
         queue_limit=settings.effective_queue_limit,
         codecs=codecs,
         operation_timeout=settings.operation_timeout,
+        memory_budget=settings.memory_budget,
     )
     state = State(settings=settings, engine=engine, logger=logger)
     # Only a server with a metrics listener records metrics (the seams stay None otherwise).

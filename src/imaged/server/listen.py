@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from imaged import __version__
+from imaged import __version__, resources
 from imaged.engine import vips
 from imaged.log import Logger, bridge_stdlib_logging
 from imaged.server.app import build_state, create_app, metrics_app
@@ -172,7 +172,12 @@ def log_startup(
     logger.info("pyvips", version=vips.pyvips_version())
     logger.info("vips", version=vips.vips_version())
     logger.debug("libvips", **vips.introspect())
-    logger.info("concurrency", value=settings.concurrency)
+    cpus = settings.sources.get("concurrency") or resources.usable_cpus().source
+    logger.info("concurrency", value=settings.concurrency, source=cpus)
+    budget = settings.sources.get("memory_budget") or (
+        "cgroup" if settings.memory_budget else "none"
+    )
+    logger.info("memory budget", value=settings.memory_budget, source=budget)
     logger.info("decoders", value=decoders)
     logger.info("encoders", value=encoders)
     if settings.enable_pipeline:

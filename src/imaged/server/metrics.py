@@ -128,6 +128,17 @@ PERMITS = gauge("imaged_permits", "Permits of the image limiter (--concurrency).
 PERMITS_IN_USE = gauge("imaged_permits_in_use", "Permits held now.")
 QUEUE_DEPTH = gauge("imaged_queue_depth", "Operations waiting for a permit.")
 REJECTED = counter("imaged_rejected_total", "Requests answered 503 because the queue was full.")
+# resources.md: the memory budget beside the permits.
+MEMORY_BUDGET = gauge(
+    "imaged_memory_budget_bytes", "The memory budget (--memory-budget; 0 = none)."
+)
+MEMORY_RESERVED = gauge(
+    "imaged_memory_reserved_bytes",
+    "Bytes reserved now: running operations' estimates plus bodies waiting for a permit.",
+)
+MEMORY_WAITS = counter(
+    "imaged_memory_waits_total", "Operations that waited because the memory budget was full."
+)
 FETCHES = counter("imaged_fetch_requests_total", "Outbound fetches by outcome.", "outcome")
 FETCH_DURATION = histogram("imaged_fetch_duration_seconds", "Fetch time including redirects.")
 PIPELINE_TASKS = counter("imaged_pipeline_tasks_total", "Pipeline tasks by status.", "status")
@@ -198,6 +209,10 @@ class Metrics:
         self.set(PERMITS, limiter.permits)
         self.gauge_from(PERMITS_IN_USE, lambda: limiter.in_use)
         self.gauge_from(QUEUE_DEPTH, lambda: limiter.waiting)
+        self.set(MEMORY_BUDGET, limiter.budget)
+        self.gauge_from(MEMORY_RESERVED, lambda: limiter.reserved)
+        self._child(MEMORY_WAITS, ())
+        limiter.on_memory_wait = self._memory_waited
         if vips.tracking_available():
             self.gauge_from(VIPS_MEMORY, vips.tracked_memory)
             self.gauge_from(VIPS_MEMORY_HIGHWATER, vips.tracked_memory_highwater)
@@ -263,6 +278,9 @@ class Metrics:
 
     def rejected(self) -> None:
         self._child(REJECTED, ()).inc()
+
+    def _memory_waited(self) -> None:
+        self._child(MEMORY_WAITS, ()).inc()
 
     def fetch_done(self, outcome: str, seconds: float) -> None:
         self._child(FETCHES, (outcome,)).inc()
