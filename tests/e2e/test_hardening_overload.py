@@ -29,7 +29,7 @@ from tests.waiting import await_until, wait_until
 # that keeps one core busy for seconds under a large blur (far longer than a burst of
 # small requests takes to arrive, which the tests assert).
 FLAT_12MP = bytes((pyvips.Image.black(4000, 3000, bands=3) + 90).cast("uchar").pngsave_buffer())
-BLOCKER_REQUEST = request_bytes("PUT", b"/transform?blur=120", FLAT_12MP)
+BLOCKER_REQUEST = request_bytes("PUT", b"/transform?blur=200", FLAT_12MP)  # ~4 s idle
 SMALL = encode(synthetic(64, 48), ".png")
 LIGHT = "/transform?width=16"
 LIGHT_REQUEST = request_bytes("PUT", LIGHT.encode(), SMALL)
