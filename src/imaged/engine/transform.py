@@ -31,6 +31,8 @@ _RANDOM_ACCESS_ORIENTATIONS = frozenset({3, 4, 5, 6, 7, 8})
 # Orientations that turn the image by 90°/270°, so the requested size is swapped.
 _TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})
 GREY_GAMMA = 2.2
+# Input formats whose loader renders at a `scale` for shrink-on-load (JPEG has `shrink`).
+SCALED_LOADS = frozenset({"webp", "svg", "pdf"})
 
 
 def transform(
@@ -61,7 +63,7 @@ class _State:
 def _pipeline(data: bytes, fmt: str, options: TransformOptions, limits: Limits) -> pyvips.Image:
     image = load_checked(data, fmt, limits)
     orient = orientation(image)
-    decoded = decode(data, fmt, image, load_shrink(image, options, orient))
+    decoded = decode(data, fmt, *shrunk(data, fmt, image, load_shrink(image, options, orient)))
     scale = resize_scale(decoded.width, decoded.height, options, orient)
     return derive(prepare(decoded), options, scale, orient, _State())
 
@@ -219,16 +221,15 @@ def shrunk(data: bytes, fmt: str, image: pyvips.Image, shrink: float) -> tuple[p
     if fmt == "jpeg":
         factor = geometry.jpeg_shrink(shrink)
         return (load(data, fmt, shrink=factor) if factor > 1 else image), factor
-    if fmt in ("webp", "svg", "pdf") and shrink > 1:
+    if fmt in SCALED_LOADS and shrink > 1:
         return load(data, fmt, scale=1 / shrink), 1
     return image, 1
 
 
-def decode(data: bytes, fmt: str, image: pyvips.Image, shrink: float) -> pyvips.Image:
-    """`image` (the full-size first load) reduced by the decoder (`shrunk`; `shrink` 1:
-    none), with JPEG pixels from libjpeg-turbo where it decodes them like libvips
-    (engine/jpegturbo.py); `image` itself when nothing applies."""
-    header, factor = shrunk(data, fmt, image, shrink)
+def decode(data: bytes, fmt: str, header: pyvips.Image, factor: int) -> pyvips.Image:
+    """The pixels of `header` (a `shrunk` load at JPEG shrink `factor`): from libjpeg-turbo
+    where it decodes them like libvips (engine/jpegturbo.py), in memory; else `header`
+    itself, which libvips decodes lazily."""
     if fmt == "jpeg":
         return jpegturbo.decode(data, fmt, header, factor)
     return header
