@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -35,7 +35,7 @@ from imaged.engine.options import (
     TransformOptions,
     TransformResult,
 )
-from imaged.errors import ImageError, ServerBusy
+from imaged.errors import ImagedError, ImageError, ServerBusy
 
 T = TypeVar("T")
 Opts = TypeVar("Opts", TransformOptions, MetadataOptions)
@@ -99,11 +99,14 @@ class Engine:
         bounded: bool = True,
         serial: bool = False,
         observed: _Operation | None = None,
+        timeout: float | None = None,
     ) -> T:
         """Run blocking `fn(*args)` in a worker thread under one permit, within the
-        operation time limit (libvips is killed when it is exceeded); `serial` operations
-        also run one at a time (see `_SERIAL_LOCK`). `observed` notes when it got the permit."""
+        operation time limit (or `timeout` seconds; libvips is killed when it is exceeded);
+        `serial` operations also run one at a time (see `_SERIAL_LOCK`). `observed` notes
+        when it got the permit."""
         guard = OperationGuard()
+        limit = self.operation_timeout if timeout is None else timeout
 
         def work() -> T:
             with guard.active(), _SERIAL_LOCK if serial else contextlib.nullcontext():
@@ -115,18 +118,19 @@ class Engine:
             loop = asyncio.get_running_loop()
             future = loop.run_in_executor(self._pool, work)
             try:
-                return await asyncio.wait_for(asyncio.shield(future), self.operation_timeout)
+                return await asyncio.wait_for(asyncio.shield(future), limit)
             except TimeoutError:
                 guard.kill()
                 # Keep the permit until the worker thread has really stopped.
                 await asyncio.gather(future, return_exceptions=True)
-                raise ImageError(
-                    f"processing time limit of {self.operation_timeout:g} s exceeded"
-                ) from None
+                raise self.time_limit_error() from None
             except asyncio.CancelledError:
                 guard.kill()
                 await asyncio.gather(future, return_exceptions=True)
                 raise
+
+    def time_limit_error(self) -> ImageError:
+        return ImageError(f"processing time limit of {self.operation_timeout:g} s exceeded")
 
     @contextlib.contextmanager
     def _observe(self, name: str, fmt: str) -> Iterator[_Operation | None]:
@@ -157,6 +161,68 @@ class Engine:
             return await self._on_input(
                 transform.transform, data, input_format, options, bounded, observed
             )
+
+    async def transform_many(
+        self, data: bytes, options: Sequence[TransformOptions], *, bounded: bool = True
+    ) -> list[TransformResult | Exception]:
+        """Every transform of `options` on one source, decoded once for all of them where
+        it can be (engine/multi.py): one operation under one permit, whose time limit is
+        the operation time limit per task. Each task has its own outcome (a result or the
+        exception its `transform` would raise) and is observed as one `transform`
+        operation, as if it had run alone; the permit time is shared out among them.
+        Raises only what refuses the whole operation (`ServerBusy`, cancellation)."""
+        from imaged.engine import multi
+
+        outcomes: list[TransformResult | Exception | None] = [None] * len(options)
+        try:
+            input_format = self.codecs.check_decoder(data)
+        except ImagedError as exc:
+            input_format = None
+            outcomes = [exc] * len(options)
+        runnable = []
+        for index, task in enumerate(options):
+            if input_format is None:
+                continue
+            try:
+                self.codecs.check_encoder(task.format)
+            except ImagedError as exc:
+                outcomes[index] = exc
+            else:
+                runnable.append(index)
+        results = multi.Results.empty(len(runnable))
+        if input_format is not None and runnable:
+            tasks = [options[index] for index in runnable]
+            try:
+                await self.run(
+                    multi.transform_many,
+                    data,
+                    input_format,
+                    tasks,
+                    self.limits,
+                    results,
+                    bounded=bounded,
+                    serial=input_format in SERIAL_FORMATS,
+                    timeout=self.operation_timeout * len(tasks),
+                )
+            except ServerBusy:
+                if self.observer is not None:
+                    self.observer.rejected()
+                raise
+            except ImageError as exc:  # the time limit: the tasks not done by then fail
+                results.outcomes = [exc if o is None else o for o in results.outcomes]
+            for position, index in enumerate(runnable):
+                outcomes[index] = results.outcomes[position]
+        done: list[TransformResult | Exception] = []
+        for index, outcome in enumerate(outcomes):
+            assert outcome is not None
+            done.append(outcome)
+            if self.observer is not None:
+                held = None
+                if index in runnable:
+                    held = results.seconds[runnable.index(index)]
+                ok = isinstance(outcome, TransformResult)
+                self.observer.operation_done("transform", options[index].format, ok, held)
+        return done
 
     async def metadata(
         self, data: bytes, options: MetadataOptions, *, bounded: bool = True
