@@ -81,16 +81,18 @@ Outcome = TransformResult | Exception
 
 @dataclass
 class Results:
-    """Each task's outcome (None until it is done) and the worker time charged to it (a
-    shared decode is split evenly among the tasks that share it). Filled in as tasks end,
-    so the tasks done before an operation time limit keep their outcomes."""
+    """Each task's outcome (None until it is done), the worker time charged to it (a
+    shared decode is split evenly among the tasks that share it) and whether it was made
+    from a shared decode. Filled in as tasks end, so the tasks done before an operation
+    time limit keep their outcomes."""
 
     outcomes: list[Outcome | None]
     seconds: list[float] = field(default_factory=list)
+    shared: list[bool] = field(default_factory=list)
 
     @classmethod
     def empty(cls, tasks: int) -> Results:
-        return cls([None] * tasks, [0.0] * tasks)
+        return cls([None] * tasks, [0.0] * tasks, [False] * tasks)
 
 
 def image_bytes(image: pyvips.Image) -> int:
@@ -175,6 +177,7 @@ def _run_group(
     decode_seconds = (time.monotonic() - started) / len(group)
     for index in group:
         results.seconds[index] = decode_seconds
+        results.shared[index] = True
         _run(results, index, functools.partial(_derived, data, fmt, first, shared, options[index]))
     return True
 
