@@ -4,25 +4,31 @@
 The source is decoded once, into memory, at the largest size any task needs: the smallest
 shrink-on-load of the tasks (engine/transform.py `load_shrink`, which accounts for the EXIF
 orientation, greyscale and plain re-encodes), through the same decoder as a single
-transform (the libjpeg-turbo fast path of engine/jpegturbo.py where it applies), and
-colour-managed to sRGB once (`prepare`). Every task then runs the single transform's own
-steps after the decode (`derive`: greyscale, resize, orientation, crop/embed, blur, 8-bit
-sRGB) and its encode on that image — there is no second copy of the geometry.
+transform (the libjpeg-turbo fast path of engine/jpegturbo.py where it applies). Every task
+then runs the single transform's own steps after the decode (`prepare`: colour to sRGB;
+`derive`: greyscale, resize, orientation, crop/embed, blur, 8-bit sRGB) and its encode on
+that image — there is no second copy of the geometry.
 
-Exact dimensions: a task is resized from the shared image straight to the size its single
-transform's resize step gives. That size is worked out from the task's *own* shrink-on-load
-size, read from a lazy header load at its shrink (no pixels decoded), exactly as
-`/transform` would see it; the orientation and crop/embed that follow then see the same
-size as in `/transform`, so the outputs have exactly its dimensions. Pixels differ only by
-resampling (a lanczos reduction from a larger image instead of the decoder's DCT scaling):
-tests/test_multi.py holds them within a mean absolute difference of 2 per channel. A task
-whose shrink-on-load is the shared one gets the very pixels of `/transform`.
+Exact dimensions: each task starts from an image of the size its own decode would have
+(read from a lazy header load at its shrink-on-load, no pixel decoded): the shared image
+itself when the shrink is the same, else (JPEG only) the mean of each k × k block of it,
+k the ratio of the two JPEG shrink factors, its last partial blocks padded by repeating the
+edge as libjpeg's scaled decode does. From there it runs exactly the single transform's
+steps, so the outputs have exactly `/transform`'s dimensions; should the block size ever
+differ, the resize goes straight to the size the single resize step gives (libvips works it
+out on the lazy header). Pixels differ only where the block means differ from libjpeg's
+scaled IDCT: tests/test_multi.py holds them within a mean absolute difference of 2 per
+channel (at most ~1.5 measured on the corpus); a task whose shrink-on-load is the shared
+one gets the very bytes of `/transform`.
 
 Separate decodes (each task exactly `transform.transform`) instead of a shared one:
 
 * `animated=true` tasks on a multi-frame input: an animation is decoded frame by frame as a
   strip (engine/animation.py), a different decode from the still image the others share;
-* when fewer than two tasks could share the decode (nothing to save);
+* WebP, SVG and PDF tasks whose load scale differs from the others' (`_groups`), and JPEG
+  tasks whose own scaled decode would be small (`JPEG_SHARE_MIN_PIXELS`): there the shared
+  decode would not be within the tolerance;
+* when fewer than two tasks could share a decode (nothing to save);
 * when the shared image would take more than `SHARED_DECODE_LIMIT` bytes (256 MiB):
   bounded memory before speed;
 * when the source cannot be loaded or decoded: each task then reports exactly the error of
