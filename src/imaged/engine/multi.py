@@ -14,12 +14,10 @@ Exact dimensions: each task starts from an image of the size its own decode woul
 itself when the shrink is the same, else (JPEG only) the mean of each k × k block of it,
 k the ratio of the two JPEG shrink factors, its last partial blocks padded by repeating the
 edge as libjpeg's scaled decode does. From there it runs exactly the single transform's
-steps, so the outputs have exactly `/transform`'s dimensions; should the block size ever
-differ, the resize goes straight to the size the single resize step gives (libvips works it
-out on the lazy header). Pixels differ only where the block means differ from libjpeg's
-scaled IDCT: tests/test_multi.py holds them within a mean absolute difference of 2 per
-channel (at most ~1.5 measured on the corpus); a task whose shrink-on-load is the shared
-one gets the very bytes of `/transform`.
+steps, so the outputs have exactly `/transform`'s dimensions. Pixels differ only where the
+block means differ from libjpeg's scaled IDCT: tests/test_multi.py holds them within a mean
+absolute difference of 2 per channel (at most ~1.5 measured on the corpus); a task whose
+shrink-on-load is the shared one gets the very bytes of `/transform`.
 
 Separate decodes (each task exactly `transform.transform`) instead of a shared one:
 
@@ -254,11 +252,6 @@ def _derived(
         ratio = factor // shared.factor
         image = image.embed(0, 0, own.width * ratio, own.height * ratio, extend="copy")
         image = image.shrink(ratio, ratio)
-    if (own.width, own.height) != (image.width, image.height):
-        # From this size straight to the size the single resize step gives, which libvips
-        # works out on the lazy header (no pixel is decoded).
-        resized = own.resize(scale[0], vscale=scale[1], kernel=options.kernel)
-        scale = (resized.width / image.width, resized.height / image.height)
     image = derive(prepare(image), options, scale, orient)
     encoded = encode(image, options)
     return TransformResult(encoded, options.format, image.width, image.height)
