@@ -219,6 +219,9 @@ def test_any_pipeline_config(
         assert next(iter(answer)) == "totalDurationMs" and list(answer)[-1] == "tasks"
         assert len(answer["tasks"]) == len(config["tasks"])
         sizes: dict[Path, set[int]] = {}
+        # A task asking for output metadata stores its object first (pipeline.md [QUIRK]):
+        # when that metadata fails (e.g. `raw` output), a failed task has still written.
+        stored_then_failed: set[Path] = set()
         for result, task in zip(answer["tasks"], config["tasks"], strict=True):
             assert result["id"] == task["id"]
             assert result["status"] in ("success", "failed"), result
@@ -228,8 +231,12 @@ def test_any_pipeline_config(
                 sizes.setdefault(path, set()).add(result["output"]["size"])
             else:
                 assert isinstance(result["error"], str) and result["error"], result
+                if "metadata" in task:
+                    out = task["output"]
+                    stored_then_failed.add(Path(sandbox / "out", out["bucket"], out["key"]))
         for path, written in sizes.items():  # tasks sharing a key: the last write wins
-            assert path.stat().st_size in written, (path, written)
+            if path not in stored_then_failed:
+                assert path.stat().st_size in written, (path, written)
     assert files_outside(sandbox) == []
 
 
