@@ -22,6 +22,7 @@ from imaged.errors import ImageError
 from tests.serverproc import CORPUS
 from tests.test_core import Recorder
 from tests.transform_support import DECODE_ONCE_MAD, mad
+from tests.waiting import await_until
 
 LIMITS = Limits()
 PNG = "png"  # lossless outputs: the difference measured is the resampling alone
@@ -285,3 +286,23 @@ async def test_engine_time_limit_fails_the_unfinished_tasks() -> None:
     for outcome in outcomes[1:]:
         assert isinstance(outcome, ImageError)
         assert outcome.message == "image: processing time limit of 0.5 s exceeded"
+
+
+async def test_engine_cancellation_reports_every_task_failed() -> None:
+    seen = Recorder()
+    engine = Engine(LIMITS, concurrency=1, queue_limit=4, codecs=CODECS, observer=seen)
+    data = (CORPUS / "jpeg-12mp-olympus-ep3.jpg").read_bytes()
+    options = [TransformOptions(format=PNG, blur=900.0), TransformOptions(format="webp")]
+    try:
+        running = asyncio.create_task(engine.transform_many(data, options))
+        await await_until(lambda: engine.limiter.in_use == 1, "the operation's permit")
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+    finally:
+        engine.close()
+    assert [entry[:3] for entry in seen.done] == [
+        ("transform", PNG, False),
+        ("transform", "webp", False),
+    ]
+    assert engine.limiter.in_use == 0

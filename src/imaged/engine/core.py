@@ -180,9 +180,7 @@ class Engine:
             input_format = None
             outcomes = [exc] * len(options)
         runnable = []
-        for index, task in enumerate(options):
-            if input_format is None:
-                continue
+        for index, task in enumerate(options if input_format is not None else ()):
             try:
                 self.codecs.check_encoder(task.format)
             except ImagedError as exc:
@@ -210,19 +208,31 @@ class Engine:
                 raise
             except ImageError as exc:  # the time limit: the tasks not done by then fail
                 results.outcomes = [exc if o is None else o for o in results.outcomes]
+            except asyncio.CancelledError:  # every task ends with the operation, failed
+                self._observe_many(options, runnable, results.seconds, [False] * len(options))
+                raise
             for position, index in enumerate(runnable):
                 outcomes[index] = results.outcomes[position]
-        done: list[TransformResult | Exception] = []
-        for index, outcome in enumerate(outcomes):
-            assert outcome is not None
-            done.append(outcome)
-            if self.observer is not None:
-                held = None
-                if index in runnable:
-                    held = results.seconds[runnable.index(index)]
-                ok = isinstance(outcome, TransformResult)
-                self.observer.operation_done("transform", options[index].format, ok, held)
+        done = [outcome for outcome in outcomes if outcome is not None]
+        assert len(done) == len(options)
+        ok = [isinstance(outcome, TransformResult) for outcome in done]
+        self._observe_many(options, runnable, results.seconds, ok)
         return done
+
+    def _observe_many(
+        self,
+        options: Sequence[TransformOptions],
+        runnable: list[int],
+        seconds: list[float],
+        ok: list[bool],
+    ) -> None:
+        """One `transform` operation per task for the observer; `held` is the worker time
+        charged to the task (None for those refused before the operation)."""
+        if self.observer is None:
+            return
+        for index, task in enumerate(options):
+            held = seconds[runnable.index(index)] if index in runnable else None
+            self.observer.operation_done("transform", task.format, ok[index], held)
 
     async def metadata(
         self, data: bytes, options: MetadataOptions, *, bounded: bool = True
