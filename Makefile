@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # Preload mimalloc when it is installed (docs/performance.md); otherwise glibc malloc.
 MIMALLOC := $(firstword $(wildcard /usr/lib/*-linux-gnu/libmimalloc.so.* /usr/lib/libmimalloc.so*))
 
-.PHONY: help install run test lint typecheck bench clean
+.PHONY: help install run test lint typecheck browser bench clean
 
 help:
 	@echo "make run    - create .venv, install imaged, start the server (ARGS='--port 3000 ...')"
@@ -33,7 +33,25 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) lint typecheck
+# The playground's browser tests drive Debian's chromium through chromium-driver (and run the
+# page's curl command): installed when missing and running as root, as CI does; anyone else
+# is told how, and those tests fail with the same line (tests/browser.py).
+BROWSER_PACKAGES := chromium chromium-driver curl
+CHROMIUM ?= /usr/bin/chromium
+CHROMEDRIVER ?= /usr/bin/chromedriver
+browser:
+	@if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ] && command -v curl >/dev/null; then \
+	  :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing $(BROWSER_PACKAGES) for the playground tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends $(BROWSER_PACKAGES) >/dev/null) \
+	  || echo "installing $(BROWSER_PACKAGES) failed: the playground tests will fail"; \
+	else \
+	  echo "the playground tests need Chromium: sudo apt-get install --no-install-recommends $(BROWSER_PACKAGES)"; \
+	fi
+
+test: $(STAMP) lint typecheck browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: $(STAMP)

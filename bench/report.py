@@ -342,6 +342,24 @@ def decodeonce_table(row: dict[str, Any]) -> str:
     )  # fmt: skip
 
 
+def batch_table(rows: list[dict[str, Any]]) -> str:
+    return table(
+        ["variant", "sources", "wall s", "images/s", "CPU s/source", "busy cores", "of"],
+        (
+            [
+                r["variant"],
+                str(r["sources"]),
+                _num(r["wall_s"]),
+                _num(r["images_per_s"], 2),
+                _num(r["cpu_s_per_source"], 3),
+                _num(r["busy_cores"], 2),
+                str(r["cores"]),
+            ]
+            for r in rows
+        ),
+    )
+
+
 def markdown(results: dict[str, Any]) -> str:
     meta = results["meta"]
     parts = [
@@ -395,6 +413,15 @@ def markdown(results: dict[str, Any]) -> str:
             "Server CPU (medians over the runs, one request at a time).",
             "",
             decodeonce_table(results["decodeonce"]),
+        ]
+    if results.get("batch"):
+        parts += ["", "## Batch: `imaged batch` against a loop of PUT /pipeline", ""]
+        parts += [
+            "Four WebP outputs (1600, 800, 400, 200 px wide) per corpus-derived JPEG; wall "
+            "time from start to exit (worker and Ray start-up included); CPU of the whole "
+            "process tree (the server process for the loop).",
+            "",
+            batch_table(results["batch"]),
         ]
     if results.get("notes"):
         parts += ["", "## Notes", ""] + [f"- {n}" for n in results["notes"]]

@@ -20,7 +20,17 @@ if __package__ in (None, ""):
 
 import pyvips
 
-from bench import animation, caching, decodeonce, loadgen, memory, overhead, quality, report
+from bench import (
+    animation,
+    batch,
+    caching,
+    decodeonce,
+    loadgen,
+    memory,
+    overhead,
+    quality,
+    report,
+)
 from bench.inproc import thumbnail_output
 from bench.measure import (
     Probe,
@@ -45,7 +55,16 @@ from imaged.engine.jpegturbo import FORCE_LIBVIPS_ENV
 # imaged-libvips: imaged with its JPEG decode forced back onto libvips (the A/B of
 # engine/jpegturbo.py; FORCE_LIBVIPS_ENV exists for this benchmark only).
 PEERS = ("imaged", "imaged-libvips", "pyvips", "thumbor")
-SECTIONS = ("matrix", "memory", "scaling", "animation", "metrics", "caching", "decodeonce")
+SECTIONS = (
+    "matrix",
+    "memory",
+    "scaling",
+    "animation",
+    "metrics",
+    "caching",
+    "batch",
+    "decodeonce",
+)
 
 
 def _csv(text: str) -> list[str]:
@@ -91,6 +110,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="metrics section: rounds, each a fresh pair of servers (default 8; 1 with --quick)",
     )
+    p.add_argument("--batch-sources", type=int, default=200, help="batch section: JPEGs")
+    p.add_argument("--batch-no-ray", action="store_true", help="batch section without Ray")
     p.add_argument("--loadgen", default="auto", choices=("auto", "wrk", "python"))
     p.add_argument("--out", default=str(ROOT / "bench" / "results"))
     p.add_argument("--no-install", action="store_true", help="never create the thumbor venv")
@@ -103,6 +124,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.scaling_levels = "1,2"
         args.animation_requests = min(args.animation_requests, 2)
         args.decodeonce_runs = min(args.decodeonce_runs, 2)
+        args.batch_sources = min(args.batch_sources, 20)
     if args.rounds is None:
         args.rounds = 1 if args.quick else 2
     if args.overhead_rounds is None:
@@ -329,6 +351,13 @@ def main(argv: list[str] | None = None) -> int:
         row = decodeonce.run(allocator, args.server_concurrency, args.decodeonce_runs)
         results["decodeonce"] = row
         progress(f"  ratio {row['ratio']:.2f} (bar {row['bar']})")
+    if "batch" in sections:
+        progress(f"batch: {args.batch_sources} JPEGs, four WebP outputs each")
+        results["batch"] = batch.run(
+            args.batch_sources, args.server_concurrency, ray=not args.batch_no_ray
+        )
+        for r in results["batch"]:
+            progress(f"  {r['variant']}: {r['images_per_s']:.2f} images/s")
     results["meta"]["loadavg_after"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
     path = write(results, out_dir, stamp)
     print(report.markdown(results))

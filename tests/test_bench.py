@@ -393,3 +393,24 @@ def test_decodeonce_section_end_to_end(tmp_path: Path) -> None:
     assert row["met"] == (row["ratio"] <= 0.6)
     text = (tmp_path / "latest.md").read_text()
     assert "## Decode once" in text and "webp 1600/800/400/200" in text
+
+
+def test_batch_section_end_to_end(tmp_path: Path) -> None:
+    """`imaged batch` with local workers against the PUT /pipeline loop, on a few JPEGs."""
+    cmd = [sys.executable, "bench/run.py", "--quick", "--sections", "batch", "--batch-sources"]
+    cmd += ["4", "--batch-no-ray", "--server-concurrency", "2", "--out", str(tmp_path)]
+    env = {k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "CONCURRENCY")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {r["variant"]: r for r in json.loads((tmp_path / "latest.json").read_text())["batch"]}
+    assert set(rows) == {"PUT /pipeline loop", "imaged batch, 2 workers"}
+    for row in rows.values():
+        assert row["sources"] == 4
+        assert row["images_per_s"] > 0 and row["cpu_s_per_source"] > 0 and row["busy_cores"] > 0
+    assert rows["imaged batch, 2 workers"]["summary"].startswith(
+        "processed 4 sources: 4 succeeded, 0 failed, 16 outputs"
+    )
+    assert (
+        "## Batch: `imaged batch` against a loop of PUT /pipeline"
+        in (tmp_path / "latest.md").read_text()
+    )

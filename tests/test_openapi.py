@@ -21,6 +21,7 @@ from imaged.params.metadata import parse_metadata_query
 from imaged.params.query import parse_query_string
 from imaged.params.table import PARAMS, known, options_of
 from imaged.params.transform import parse_transform_query
+from imaged.server import playground
 from imaged.server.app import build_state, create_app
 from imaged.server.openapi import build_document
 from imaged.server.state import STATE
@@ -32,6 +33,7 @@ CONFIGURATIONS = {
     "fetch": {"enable_fetch": True},
     "pipeline": {"enable_pipeline": True, "output_dir": "unused"},
     "everything": {"enable_fetch": True, "enable_pipeline": True, "output_dir": "unused"},
+    "no playground": {"disable_playground": True},
 }
 ROUTE_OF_PATH: dict[str, Route] = {"/transform": TRANSFORM_ROUTE, "/metadata": METADATA_ROUTE}
 
@@ -71,11 +73,14 @@ def test_only_the_registered_routes_are_described(
     base |= {"GET /readyz", "HEAD /readyz"}
     base |= {"PUT /transform", "PUT /metadata"}
     fetch = {"GET /transform", "HEAD /transform", "GET /metadata", "HEAD /metadata"}
+    pages = ["/", "/playground", *(f"/playground/{name}" for name in playground.ASSETS)]
+    page = {f"{method} {path}" for path in pages for method in ("GET", "HEAD")}
     expected = {
-        "plain": base,
-        "fetch": base | fetch,
-        "pipeline": base | {"PUT /pipeline"},
-        "everything": base | fetch | {"PUT /pipeline"},
+        "plain": base | page,
+        "fetch": base | page | fetch,
+        "pipeline": base | page | {"PUT /pipeline"},
+        "everything": base | page | fetch | {"PUT /pipeline"},
+        "no playground": base,
     }
     for name, (app, document) in documents.items():
         assert operations(document) == expected[name], name

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from imaged.pipeline.storage.base import StorageError
-from imaged.pipeline.storage.local import LocalStorage, path_segments
+from imaged.pipeline.storage.local import LocalStorage, list_keys, path_segments, read_key
 
 
 def files_under(root: Path) -> list[str]:
@@ -135,3 +136,28 @@ async def test_root_that_cannot_be_created_is_a_storage_error(tmp_path: Path) ->
     blocker.write_bytes(b"")
     with pytest.raises(StorageError, match="output directory unavailable"):
         await LocalStorage(str(blocker / "out")).put("b", "k", b"data", "image/png", None)
+
+
+def test_list_keys_walks_in_order_without_links_or_temporaries(tmp_path: Path) -> None:
+    for key in ["b.jpg", "a/z.png", "a/b/c.gif", "ü n/x.webp", "a/.imaged-0123.tmp"]:
+        (tmp_path / key).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / key).write_bytes(b"x")
+    os.symlink(tmp_path / "b.jpg", tmp_path / "link.jpg")
+    os.symlink(tmp_path / "a", tmp_path / "linkdir")
+    os.mkfifo(tmp_path / "fifo")
+    assert list(list_keys(str(tmp_path))) == ["b.jpg", "a/z.png", "a/b/c.gif", "ü n/x.webp"]
+    excluded = frozenset({str(tmp_path / "a"), str(tmp_path / "b.jpg")})
+    assert list(list_keys(str(tmp_path), excluded)) == ["ü n/x.webp"]
+
+
+def test_read_key_reads_within_the_limit_and_never_through_a_link(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d/f.bin").write_bytes(b"12345")
+    assert read_key(str(tmp_path), "d/f.bin", 5) == b"12345"
+    with pytest.raises(StorageError, match="source of 5 bytes exceeds the body limit of 4 bytes"):
+        read_key(str(tmp_path), "d/f.bin", 4)
+    os.symlink(tmp_path / "d", tmp_path / "l")
+    with pytest.raises(StorageError, match=r"cannot read 'l/f\.bin'"):
+        read_key(str(tmp_path), "l/f.bin", 5)
+    with pytest.raises(StorageError, match="invalid key"):
+        read_key(str(tmp_path), "d/../d/f.bin", 5)

@@ -179,3 +179,28 @@ async def test_a_fault_that_is_not_an_s3_error_propagates(
     monkeypatch.setattr(storage, "client", broken)
     with pytest.raises(RuntimeError, match="bug in the upload path"):
         await storage.put("store-bucket", "k", b"x", "image/png", None)
+
+
+async def test_list_keys_pages_through_the_prefix(moto: MotoS3, storage: S3Storage) -> None:
+    s3 = moto.client()
+    s3.create_bucket(Bucket="listing")
+    keys = [f"p/{i:02d} é.jpg" for i in range(7)]
+    for key in [*keys, "p/folder/", "q/outside.jpg"]:
+        s3.put_object(Bucket="listing", Key=key, Body=b"x")
+    listed = [key async for key in storage.list_keys("listing", "p/", page_size=2)]
+    assert listed == keys  # 4 pages, folder marker and other prefixes left out
+
+
+async def test_list_keys_of_a_missing_bucket_fails(storage: S3Storage) -> None:
+    with pytest.raises(StorageError, match="The specified bucket does not exist"):
+        [key async for key in storage.list_keys("no-such-bucket", "")]
+
+
+async def test_get_reads_within_the_limit(moto: MotoS3, storage: S3Storage) -> None:
+    moto.client().put_object(Bucket="store-bucket", Key="src/a.bin", Body=b"0123456789")
+    assert await storage.get("store-bucket", "src/a.bin", 10) == b"0123456789"
+    with pytest.raises(StorageError) as info:
+        await storage.get("store-bucket", "src/a.bin", 9)
+    assert str(info.value) == "source of 10 bytes exceeds the body limit of 9 bytes"
+    with pytest.raises(StorageError, match="does not exist"):
+        await storage.get("store-bucket", "src/missing.bin", 10)

@@ -38,16 +38,21 @@ class Subcommand:
 
     module: str
     summary: str
+    usage_status: int = 1  # the exit status of a usage error
 
 
 # Add a command here; its module never imports this one.
 SUBCOMMANDS: dict[str, Subcommand] = {
     "sign": Subcommand("imaged.sign_command", "print a signed URL path and query"),
+    "batch": Subcommand(
+        "imaged.batch.command", "run a pipeline config over every image of a directory or bucket", 2
+    ),
 }
 
 
 def run_subcommand(name: str, argv: Sequence[str], environ: Mapping[str, str]) -> int:
-    """Parse the command's arguments (usage errors exit 1, like the server's) and run it."""
+    """Parse the command's arguments (usage errors exit 1 like the server's, unless the
+    command says otherwise) and run it."""
     command = SUBCOMMANDS[name]
     module = importlib.import_module(command.module)
     parser = _Parser(prog=f"imaged {name}", description=command.summary, allow_abbrev=False)
@@ -56,7 +61,7 @@ def run_subcommand(name: str, argv: Sequence[str], environ: Mapping[str, str]) -
         args = parser.parse_args(argv)
     except UsageError as exc:
         print(f"imaged {name}: error: {exc}\nTry 'imaged {name} --help'.", file=sys.stderr)
-        return 1
+        return command.usage_status
     return int(module.run(args, environ))
 
 

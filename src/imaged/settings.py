@@ -605,6 +605,12 @@ class Settings:
         "graceful stop (SIGINT skips it)", "Invalid shutdown delay",
         default=0, minimum=0, maximum=3600, extension=True,
     )
+    # playground.md: the browser page at /playground (and / redirecting to it)
+    disable_playground: bool = flag(
+        ("--disable-playground",), "DISABLE_PLAYGROUND",
+        "remove GET /playground, its assets and the GET / redirect (404 again)",
+        extension=True,
+    )
     # Caching (caching.md): the headers of GET responses and the in-memory result cache.
     cache_control: str = setting(
         ("--cache-control",), "CACHE_CONTROL", "<value>",

@@ -18,8 +18,15 @@ from tests.exif_blob import every_field, jpeg_with_app1, tiff
 from tests.pipeline_helpers import put_form, sample_image, task
 from tests.serverproc import CORPUS, ServerProcess
 
+from imaged.server import playground
+
 JSON = "application/json; charset=utf-8"
 ALL_FLAGS = "exif&stats&thumbhash&blurhash"
+# The playground's page, assets and the `/` redirect (playground.md): GET and HEAD each.
+PLAYGROUND = {
+    path: ["get", "head"]
+    for path in ("/", "/playground", *(f"/playground/{n}" for n in playground.ASSETS))
+}
 
 
 def document_of(client: httpx.Client) -> dict[str, Any]:
@@ -64,6 +71,7 @@ def test_a_default_server_documents_only_its_routes(document: dict[str, Any]) ->
         "/openapi.json": ["get", "head"],
         "/transform": ["put"],
         "/metadata": ["put"],
+        **PLAYGROUND,
     }
 
 
@@ -80,6 +88,7 @@ def test_the_documented_limits_are_the_servers(limited: httpx.Client) -> None:
     document = document_of(limited)
     assert set(document["paths"]) == {
         "/healthz", "/readyz", "/openapi.json", "/transform", "/metadata", "/pipeline",
+        *PLAYGROUND,
     }  # fmt: skip
     width = next(
         p for p in document["paths"]["/transform"]["get"]["parameters"] if p["name"] == "width"

@@ -9,7 +9,7 @@ from imaged.engine.core import Engine
 from imaged.engine.formats import Codecs
 from imaged.engine.options import Limits
 from imaged.log import Logger
-from imaged.server import handlers, openapi
+from imaged.server import handlers, openapi, playground
 from imaged.server.access import access_middleware, refused
 from imaged.server.body import check_content_type, check_declared_length
 from imaged.server.caching import CACHING, Caching, no_store_middleware
@@ -98,6 +98,8 @@ def create_app(state: State) -> web.Application:
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_put("/transform", handlers.put_transform, expect_handler=expect_continue)
     app.router.add_put("/metadata", handlers.put_metadata, expect_handler=expect_continue)
+    if not state.settings.disable_playground:
+        playground.add_routes(app)
     if state.fetcher is not None:
         app[CACHING] = Caching(state.settings, state.fetcher, state.metrics)
     if state.settings.enable_fetch:

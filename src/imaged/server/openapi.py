@@ -26,6 +26,7 @@ from imaged.engine.formats import MIME_TYPES
 from imaged.jsonfmt import dumps
 from imaged.params.kinds import METADATA_ROUTE, TRANSFORM_ROUTE, Context, Param, Route
 from imaged.params.table import PARAMS, options_of
+from imaged.server import playground
 from imaged.server.errors import JSON
 from imaged.server.openapi_schemas import Schema, ref, response_schemas
 from imaged.server.openapi_schemas import pipeline_result as pipeline_result_schema
@@ -276,6 +277,52 @@ def _pipeline(server: _Server, method: str) -> dict[str, Any]:
     )
 
 
+def _fixed(value: str) -> dict[str, Any]:
+    return {"required": True, "schema": {"type": "string", "const": value}}
+
+
+def _playground_headers() -> dict[str, Any]:
+    return {
+        **_headers(),
+        "Content-Security-Policy": _fixed(playground.CSP),
+        "X-Content-Type-Options": _fixed("nosniff"),
+    }
+
+
+def _playground_file(media_type: str) -> Describer:
+    """A file of the playground page (playground.md): `media_type`, strict CSP."""
+
+    def describe(server: _Server, method: str) -> dict[str, Any]:
+        headers = {
+            **_playground_headers(),
+            "ETag": _header("ETag"),
+            "Cache-Control": _fixed("no-cache"),
+        }
+        ok = {
+            "description": f"the file ({media_type})",
+            "headers": headers,
+            "content": {media_type: {"schema": {"type": "string"}}},
+        }
+        current = {
+            "description": "the client's copy is current (If-None-Match)",
+            "headers": headers,
+        }
+        return {
+            "summary": "the playground: a page to try every option",
+            "responses": {"200": ok, "304": current},
+        }
+
+    return describe
+
+
+def _root(server: _Server, method: str) -> dict[str, Any]:
+    found = {
+        "description": "to the playground",
+        "headers": {**_playground_headers(), "Location": _fixed(playground.PAGE)},
+    }
+    return {"summary": f"redirect to {playground.PAGE}", "responses": {"302": found}}
+
+
 Describer = Callable[[_Server, str], dict[str, Any]]
 # What each path of the server is; which of them exist is the router's business.
 DESCRIBERS: dict[str, Describer] = {
@@ -285,6 +332,11 @@ DESCRIBERS: dict[str, Describer] = {
     "/transform": _transform,
     "/metadata": _metadata,
     "/pipeline": _pipeline,
+    playground.ROOT: _root,
+    **{
+        playground.asset_path(name): _playground_file(media_type)
+        for name, media_type in playground.MEDIA_TYPES.items()
+    },
 }
 
 

@@ -26,10 +26,13 @@ import errno
 import os
 import secrets
 import stat
+from collections.abc import Iterator
 
 from imaged.pipeline.storage.base import StorageError
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+_TEMP_PREFIX = ".imaged-"
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -118,7 +121,7 @@ class LocalStorage:
 
     @staticmethod
     def _write_file(dir_fd: int, name: str, data: bytes, where: str) -> None:
-        temp = f".imaged-{secrets.token_hex(8)}.tmp"
+        temp = f"{_TEMP_PREFIX}{secrets.token_hex(8)}.tmp"
         try:
             fd = os.open(temp, _FILE_FLAGS, 0o644, dir_fd=dir_fd)
             try:
@@ -137,3 +140,73 @@ class LocalStorage:
             raise StorageError(f"cannot write '{where}': {exc.strerror}") from exc
         with contextlib.suppress(OSError):  # the data is written; this is best effort
             os.fsync(dir_fd)
+
+
+# --- reading a directory tree as objects (the sources of `imaged batch`) ------------------
+
+
+def _valid_name(name: str) -> bool:
+    try:
+        _check_text("key", name)
+    except StorageError:
+        return False
+    return not (name.startswith(_TEMP_PREFIX) and name.endswith(".tmp"))
+
+
+def list_keys(root: str, exclude: frozenset[str] = frozenset()) -> Iterator[str]:
+    """Every regular file below `root` as a key (`/`-separated, relative), in sorted order,
+    by the rules of writing: symbolic links are neither followed nor listed, names that are
+    not valid key text and our own temporary files are skipped, and so is every absolute
+    path in `exclude` (a directory there excludes its subtree)."""
+    stack = [(os.path.abspath(root), "")]
+    while stack:
+        directory, prefix = stack.pop()
+        try:
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda e: e.name, reverse=True)
+        except OSError:
+            continue
+        files = []
+        for entry in entries:
+            if not _valid_name(entry.name) or entry.path in exclude:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                stack.append((entry.path, f"{prefix}{entry.name}/"))
+            elif entry.is_file(follow_symlinks=False):
+                files.append(prefix + entry.name)
+        # Depth first, in name order: files of a directory before its subdirectories.
+        yield from reversed(files)
+
+
+def read_key(root: str, key: str, limit: int) -> bytes:
+    """The file `root/key`, at most `limit` bytes, never through a symbolic link below
+    `root`; StorageError if it cannot be read or is larger."""
+    segments = key.split("/")
+    for segment in segments:
+        _check_text("key", segment)
+        if segment in ("", ".", ".."):
+            raise StorageError(f"invalid key '{key}'")
+    try:
+        fd = os.open(root, _DIR_FLAGS)
+        try:
+            for segment in segments[:-1]:
+                child = os.open(segment, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
+                os.close(fd)
+                fd = child
+            file_fd = os.open(segments[-1], _READ_FLAGS, dir_fd=fd)
+        finally:
+            os.close(fd)
+        with os.fdopen(file_fd, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            if size > limit:
+                raise StorageError(too_large(size, limit))
+            data = file.read(limit + 1)
+    except OSError as exc:
+        raise StorageError(f"cannot read '{key}': {exc.strerror}") from exc
+    if len(data) > limit:  # it grew while we read it
+        raise StorageError(too_large(len(data), limit))
+    return data
+
+
+def too_large(size: int, limit: int) -> str:
+    return f"source of {size} bytes exceeds the body limit of {limit} bytes"

@@ -6,15 +6,17 @@ startup: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` (opti
 Shared AWS config files and other endpoint variables are deliberately not consulted, so
 the reported object URL always names the endpoint really used.
 
-Each object is one signed (SigV4) PUT; custom endpoints use path-style addressing, which
-every S3-compatible service understands. Checksums are sent only where S3 requires them,
-for compatibility with services that do not know the newer checksum headers.
+Each object is one signed (SigV4) PUT (for `imaged batch`, sources are listed with
+ListObjectsV2 page by page and read with one GET each); custom endpoints use path-style
+addressing, which every S3-compatible service understands. Checksums are sent only where
+S3 requires them, for compatibility with services that do not know the newer checksum
+headers.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -23,8 +25,10 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from imaged.pipeline.storage.base import StorageError
+from imaged.pipeline.storage.local import too_large
 
 DEFAULT_REGION = "us-east-1"
+LIST_PAGE_SIZE = 1000  # keys per ListObjectsV2 page (the service's maximum)
 
 
 def _error_text(exc: ClientError | BotoCoreError) -> str:
@@ -148,6 +152,41 @@ class S3Storage:
             # Anything else is a fault: it propagates, and the executor logs it.
             raise StorageError(_error_text(exc)) from exc
         return self.object_url(bucket, key)
+
+    async def list_keys(
+        self, bucket: str, prefix: str, page_size: int = LIST_PAGE_SIZE
+    ) -> AsyncIterator[str]:
+        """Every key of `bucket` under `prefix`, page by page (ListObjectsV2), in the
+        service's order; keys ending in `/` (folder markers) are left out."""
+        try:
+            client = await self.client()
+            paginator = client.get_paginator("list_objects_v2")
+            pages = paginator.paginate(
+                Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}
+            )
+            async for page in pages:
+                for item in page.get("Contents", ()):
+                    key = str(item["Key"])
+                    if not key.endswith("/"):
+                        yield key
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(_error_text(exc)) from exc
+
+    async def get(self, bucket: str, key: str, limit: int) -> bytes:
+        """Object `key` of `bucket`, at most `limit` bytes (StorageError beyond)."""
+        try:
+            client = await self.client()
+            response = await client.get_object(Bucket=bucket, Key=key)
+            size = int(response.get("ContentLength") or 0)
+            async with response["Body"] as body:
+                if size > limit:
+                    raise StorageError(too_large(size, limit))
+                data = bytes(await body.read())
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(_error_text(exc)) from exc
+        if len(data) > limit:
+            raise StorageError(too_large(len(data), limit))
+        return data
 
     async def close(self) -> None:
         async with self._lock:
