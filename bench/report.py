@@ -323,6 +323,25 @@ def caching_table(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def decodeonce_table(row: dict[str, Any]) -> str:
+    widths = "/".join(str(w) for w in row["widths"])
+    return table(
+        ["source", "tasks", "runs", "pipeline CPU ms", "4 × transform CPU ms", "ratio",
+         "bar", "pipeline wall ms", "4 × transform wall ms"],
+        [[
+            row["source"],
+            f"webp {widths}",
+            str(row["runs"]),
+            _num(row["pipeline_cpu_ms"]),
+            _num(row["transforms_cpu_ms"]),
+            _num(row["ratio"], 2),
+            f"≤ {row['bar']}: {'yes' if row['met'] else '**no**'}",
+            _num(row["pipeline_wall_ms"]),
+            _num(row["transforms_wall_ms"]),
+        ]],
+    )  # fmt: skip
+
+
 def batch_table(rows: list[dict[str, Any]]) -> str:
     return table(
         ["variant", "sources", "wall s", "images/s", "CPU s/source", "busy cores", "of"],
@@ -405,6 +424,13 @@ def markdown(results: dict[str, Any]) -> str:
     if results.get("caching"):
         parts += ["", "## Caching: a hot URL and 304s (W2 fetched from a loopback origin)", ""]
         parts += [caching_table(results["caching"])]
+    if results.get("decodeonce"):
+        parts += ["", "## Decode once: one PUT /pipeline against the same four PUT /transform", ""]
+        parts += [
+            "Server CPU (medians over the runs, one request at a time).",
+            "",
+            decodeonce_table(results["decodeonce"]),
+        ]
     if results.get("batch"):
         parts += ["", "## Batch: `imaged batch` against a loop of PUT /pipeline", ""]
         parts += [

@@ -20,7 +20,18 @@ if __package__ in (None, ""):
 
 import pyvips
 
-from bench import animation, batch, budget, caching, loadgen, memory, overhead, quality, report
+from bench import (
+    animation,
+    batch,
+    budget,
+    caching,
+    decodeonce,
+    loadgen,
+    memory,
+    overhead,
+    quality,
+    report,
+)
 from bench.inproc import thumbnail_output
 from bench.measure import (
     Probe,
@@ -45,7 +56,17 @@ from imaged.engine.jpegturbo import FORCE_LIBVIPS_ENV
 # imaged-libvips: imaged with its JPEG decode forced back onto libvips (the A/B of
 # engine/jpegturbo.py; FORCE_LIBVIPS_ENV exists for this benchmark only).
 PEERS = ("imaged", "imaged-libvips", "pyvips", "thumbor")
-SECTIONS = ("matrix", "memory", "scaling", "animation", "metrics", "caching", "batch", "budget")
+SECTIONS = (
+    "matrix",
+    "memory",
+    "scaling",
+    "animation",
+    "metrics",
+    "caching",
+    "batch",
+    "budget",
+    "decodeonce",
+)
 
 
 def _csv(text: str) -> list[str]:
@@ -83,6 +104,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--scaling-levels", default="1,2,4", help="--concurrency values")
     p.add_argument("--animation-requests", type=int, default=5, help="requests per animation case")
     p.add_argument(
+        "--decodeonce-runs", type=int, default=9, help="decodeonce section: runs (median)"
+    )
+    p.add_argument(
         "--overhead-rounds",
         type=int,
         default=None,
@@ -101,6 +125,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.drift_requests = "10,30"
         args.scaling_levels = "1,2"
         args.animation_requests = min(args.animation_requests, 2)
+        args.decodeonce_runs = min(args.decodeonce_runs, 2)
         args.batch_sources = min(args.batch_sources, 20)
     if args.rounds is None:
         args.rounds = 1 if args.quick else 2
@@ -323,6 +348,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         for r in results["caching"]:
             progress(f"  {r['variant']} c={r['concurrency']}: {r['rps']:.1f} req/s")
+    if "decodeonce" in sections:
+        progress("decode once: one PUT /pipeline (4 tasks) against 4 PUT /transform")
+        row = decodeonce.run(allocator, args.server_concurrency, args.decodeonce_runs)
+        results["decodeonce"] = row
+        progress(f"  ratio {row['ratio']:.2f} (bar {row['bar']})")
     if "batch" in sections:
         progress(f"batch: {args.batch_sources} JPEGs, four WebP outputs each")
         results["batch"] = batch.run(

@@ -380,6 +380,24 @@ def test_caching_section_end_to_end(tmp_path: Path) -> None:
     assert "| hot URL, result cache | 2 |" in text
 
 
+def test_decodeonce_section_end_to_end(tmp_path: Path) -> None:
+    """One PUT /pipeline with the four WebP tasks against the same four PUT /transform, on
+    the real server: both measured, every pipeline task a success (asserted by the section),
+    the outputs stored, and the table in the report."""
+    cmd = [sys.executable, "bench/run.py", "--quick", "--loadgen", "python"]
+    cmd += ["--sections", "decodeonce", "--out", str(tmp_path)]
+    env = {k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "CONCURRENCY")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    row = json.loads((tmp_path / "latest.json").read_text())["decodeonce"]
+    assert row["widths"] == [1600, 800, 400, 200] and row["runs"] == 2
+    assert row["pipeline_cpu_ms"] > 0 and row["transforms_cpu_ms"] > 0
+    assert row["ratio"] == row["pipeline_cpu_ms"] / row["transforms_cpu_ms"]
+    assert row["met"] == (row["ratio"] <= 0.6)
+    text = (tmp_path / "latest.md").read_text()
+    assert "## Decode once" in text and "webp 1600/800/400/200" in text
+
+
 def test_batch_section_end_to_end(tmp_path: Path) -> None:
     """`imaged batch` with local workers against the PUT /pipeline loop, on a few JPEGs."""
     cmd = [sys.executable, "bench/run.py", "--quick", "--sections", "batch", "--batch-sources"]

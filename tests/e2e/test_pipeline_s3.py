@@ -12,6 +12,7 @@ import pytest
 from tests.motoserver import MotoS3
 from tests.pipeline_helpers import put_form, sample_image, task
 from tests.serverproc import CORPUS, ServerProcess
+from tests.transform_support import DECODE_ONCE_MAD, mad
 
 BUCKET = "pipeline-out"
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
@@ -105,7 +106,8 @@ def test_outputs_land_with_bytes_content_type_and_acl(
         assert expected.status_code == 200
         obj = s3.get_object(Bucket=BUCKET, Key=key)
         stored = obj["Body"].read()
-        assert stored == expected.content
+        # One shared decode (batch.md): /transform's pixels within the tolerance.
+        assert mad(stored, expected.content) <= DECODE_ONCE_MAD
         assert obj["ContentType"] == content_type
         assert output["format"] == spec["transform"]["format"]
         assert output["size"] == len(stored)

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -35,7 +35,7 @@ from imaged.engine.options import (
     TransformOptions,
     TransformResult,
 )
-from imaged.errors import ImageError, ServerBusy
+from imaged.errors import ImagedError, ImageError, ServerBusy
 
 T = TypeVar("T")
 Opts = TypeVar("Opts", TransformOptions, MetadataOptions)
@@ -104,20 +104,28 @@ class Engine:
         observed: _Operation | None = None,
         cost: int = 0,
         held: int = 0,
+        timeout: float | None = None,
     ) -> T:
         """Run blocking `fn(*args)` in a worker thread under one permit (and `cost` bytes of
         the memory budget, `held` of them already in memory while it waits), within the
-        operation time limit (libvips is killed when it is exceeded); `serial` operations
-        also run one at a time (see `_SERIAL_LOCK`). `observed` notes when it got the permit."""
+        operation time limit (or `timeout` seconds; libvips is killed when it is exceeded);
+        `serial` operations also run one at a time (see `_SERIAL_LOCK`). `observed` notes
+        when it got the permit."""
         async with self.limiter.permit(bounded, cost, held):
             if observed is not None:
                 observed.acquired = time.monotonic()  # until `_observe` ends: the release
-            return await self._in_thread(self._pool, fn, args, serial)
+            return await self._in_thread(self._pool, fn, args, serial, timeout)
 
     async def _in_thread(
-        self, pool: ThreadPoolExecutor, fn: Callable[..., T], args: tuple[object, ...], serial: bool
+        self,
+        pool: ThreadPoolExecutor,
+        fn: Callable[..., T],
+        args: tuple[object, ...],
+        serial: bool,
+        timeout: float | None = None,
     ) -> T:
         guard = OperationGuard()
+        limit = self.operation_timeout if timeout is None else timeout
 
         def work() -> T:
             with guard.active(), _SERIAL_LOCK if serial else contextlib.nullcontext():
@@ -126,18 +134,19 @@ class Engine:
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(pool, work)
         try:
-            return await asyncio.wait_for(asyncio.shield(future), self.operation_timeout)
+            return await asyncio.wait_for(asyncio.shield(future), limit)
         except TimeoutError:
             guard.kill()
             # Keep the permit until the worker thread has really stopped.
             await asyncio.gather(future, return_exceptions=True)
-            raise ImageError(
-                f"processing time limit of {self.operation_timeout:g} s exceeded"
-            ) from None
+            raise self.time_limit_error() from None
         except asyncio.CancelledError:
             guard.kill()
             await asyncio.gather(future, return_exceptions=True)
             raise
+
+    def time_limit_error(self) -> ImageError:
+        return ImageError(f"processing time limit of {self.operation_timeout:g} s exceeded")
 
     @contextlib.contextmanager
     def _observe(self, name: str, fmt: str) -> Iterator[_Operation | None]:
@@ -174,6 +183,113 @@ class Engine:
                 bounded,
                 observed,
             )
+
+    async def transform_many(
+        self, data: bytes, options: Sequence[TransformOptions], *, bounded: bool = True
+    ) -> list[TransformResult | Exception]:
+        """Every transform of `options` on one source, decoded once for all of them where
+        it can be (engine/multi.py): one operation under one permit, whose time limit is
+        the operation time limit per task. Each task has its own outcome (a result or the
+        exception its `transform` would raise) and is observed as one `transform`
+        operation, as if it had run alone; the permit time is shared out among them.
+        Raises only what refuses the whole operation (`ServerBusy`, cancellation)."""
+        from imaged.engine import multi
+
+        outcomes: list[TransformResult | Exception | None] = [None] * len(options)
+        try:
+            input_format = self.codecs.check_decoder(data)
+        except ImagedError as exc:
+            input_format = None
+            outcomes = [exc] * len(options)
+        runnable = []
+        for index, task in enumerate(options if input_format is not None else ()):
+            try:
+                self.codecs.check_encoder(task.format)
+            except ImagedError as exc:
+                outcomes[index] = exc
+            else:
+                runnable.append(index)
+        results = multi.Results.empty(len(runnable))
+        if input_format is not None and runnable:
+            tasks = [options[index] for index in runnable]
+            serial = input_format in SERIAL_FORMATS
+            cost = 0
+            if self.limiter.budget:
+                cost = await self._shared_cost(data, input_format, tasks, serial)
+                if cost > self.limiter.budget:  # not together: each alone, with its own estimate
+                    return list(
+                        await asyncio.gather(*(self._outcome(data, o, bounded) for o in options))
+                    )
+            try:
+                await self.run(
+                    multi.transform_many,
+                    data,
+                    input_format,
+                    tasks,
+                    self.limits,
+                    results,
+                    bounded=bounded,
+                    serial=serial,
+                    timeout=self.operation_timeout * len(tasks),
+                    cost=cost,
+                    held=len(data),
+                )
+            except ServerBusy:
+                if self.observer is not None:
+                    self.observer.rejected()
+                raise
+            except ImageError as exc:  # the time limit: the tasks not done by then fail
+                results.outcomes = [exc if o is None else o for o in results.outcomes]
+            except asyncio.CancelledError:  # every task ends with the operation, failed
+                self._observe_many(options, runnable, results.seconds, [False] * len(options))
+                raise
+            for position, index in enumerate(runnable):
+                outcomes[index] = results.outcomes[position]
+        done = [outcome for outcome in outcomes if outcome is not None]
+        assert len(done) == len(options)
+        ok = [isinstance(outcome, TransformResult) for outcome in done]
+        self._observe_many(options, runnable, results.seconds, ok)
+        return done
+
+    async def _shared_cost(
+        self, data: bytes, input_format: str, tasks: list[TransformOptions], serial: bool
+    ) -> int:
+        """The memory reservation of one shared-decode operation: its tasks run one after
+        another beside the shared decode, which is no larger than the largest task's own
+        decode, so twice the largest task's estimate bounds it (and so does the sum)."""
+        from imaged.engine import budget
+
+        def costs() -> list[int]:
+            return [budget.transform_cost(data, input_format, t, self.limits) for t in tasks]
+
+        each = await self._in_thread(self._header_pool, costs, (), serial)
+        return min(sum(each), 2 * max(each))
+
+    async def _outcome(
+        self, data: bytes, options: TransformOptions, bounded: bool
+    ) -> TransformResult | Exception:
+        """One task alone, its failure as its outcome."""
+        try:
+            return await self.transform(data, options, bounded=bounded)
+        except ImagedError as exc:
+            if isinstance(exc, ServerBusy):
+                raise
+            return exc
+
+    def _observe_many(
+        self,
+        options: Sequence[TransformOptions],
+        runnable: list[int],
+        seconds: list[float],
+        ok: list[bool],
+    ) -> None:
+        """One `transform` operation per task for the observer; `held` is the worker time
+        charged to the task (None for those refused before the operation)."""
+        if self.observer is None:
+            return
+        for index, task in enumerate(options):
+            held = seconds[runnable.index(index)] if index in runnable else None
+            self.observer.operation_done("transform", task.format, ok[index], held)
 
     async def metadata(
         self, data: bytes, options: MetadataOptions, *, bounded: bool = True

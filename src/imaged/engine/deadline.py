@@ -69,6 +69,12 @@ def track(image: pyvips.Image) -> pyvips.Image:
     return image
 
 
+def killed() -> bool:
+    """Whether the operation running in this thread has been stopped by its time limit."""
+    guard: OperationGuard | None = getattr(_local, "guard", None)
+    return guard is not None and guard.killed
+
+
 @contextmanager
 def scope() -> Iterator[None]:
     """Images tracked inside the block are forgotten when it ends: for work that is finished

@@ -31,6 +31,8 @@ _RANDOM_ACCESS_ORIENTATIONS = frozenset({3, 4, 5, 6, 7, 8})
 # Orientations that turn the image by 90°/270°, so the requested size is swapped.
 _TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})
 GREY_GAMMA = 2.2
+# Input formats whose loader renders at a `scale` for shrink-on-load (JPEG has `shrink`).
+SCALED_LOADS = frozenset({"webp", "svg", "pdf"})
 
 
 def transform(
@@ -61,48 +63,79 @@ class _State:
 def _pipeline(data: bytes, fmt: str, options: TransformOptions, limits: Limits) -> pyvips.Image:
     image = load_checked(data, fmt, limits)
     orient = orientation(image)
+    decoded = decode(data, fmt, *shrunk(data, fmt, image, load_shrink(image, options, orient)))
+    scale = resize_scale(decoded.width, decoded.height, options, orient)
+    return derive(prepare(decoded), options, scale, orient, _State())
+
+
+def load_shrink(image: pyvips.Image, options: TransformOptions, orient: int) -> float:
+    """The overall scale-down the decoder may take off a full-size `image` (1: none).
+    Greyscale requests and plain re-encodes decode at full size (no shrink-on-load)."""
+    if options.greyscale or (options.width is None and options.height is None):
+        return 1.0
+    hs, vs = _factors(image.width, image.height, options, orient)
+    return min(hs, vs)
+
+
+def _factors(
+    width: int, height: int, options: TransformOptions, orient: int
+) -> tuple[float, float]:
+    """The scale-down (hs, vs) of a `width`×`height` decoded image, before orientation."""
+    if options.width is None and options.height is None:
+        return 1.0, 1.0
     if orient in _TRANSPOSING_ORIENTATIONS:
         target_width, target_height = options.height, options.width
     else:
         target_width, target_height = options.width, options.height
-    hs = vs = 1.0
-    resizing = options.width is not None or options.height is not None
-    if resizing:
-        hs, vs = geometry.resolve_shrink(
-            image.width, image.height, target_width, target_height, options.fit
-        )
-    # Greyscale requests and plain re-encodes decode at full size (no shrink-on-load).
-    decoded = _decode(data, fmt, image, min(hs, vs) if resizing and not options.greyscale else 1)
-    if decoded is not image:
-        image = decoded
-        if resizing:
-            hs, vs = geometry.resolve_shrink(
-                image.width, image.height, target_width, target_height, options.fit
-            )
-    return _process(image, options, hs, vs, orient, _State())
+    return geometry.resolve_shrink(width, height, target_width, target_height, options.fit)
+
+
+def resize_scale(
+    width: int, height: int, options: TransformOptions, orient: int
+) -> tuple[float, float]:
+    """The resize step's (xscale, yscale) for a `width`×`height` decoded image."""
+    hs, vs = _factors(width, height, options, orient)
+    return 1 / hs, 1 / vs
 
 
 def _process(
     image: pyvips.Image,
     options: TransformOptions,
-    hs: float,
-    vs: float,
+    scale: tuple[float, float],
     orient: int,
     state: _State,
 ) -> pyvips.Image:
-    """Steps 5–15 on one decoded image (or one frame), scaled down by `hs` × `vs`."""
-    image = drop_orientation(image)
-    image = import_to_srgb(image)
+    """Steps 5–15 on one decoded image (or one frame)."""
+    return derive(prepare(image), options, scale, orient, state)
+
+
+def prepare(image: pyvips.Image) -> pyvips.Image:
+    """Steps 5–6, which no option changes: the orientation tag dropped, colour to sRGB."""
+    return import_to_srgb(drop_orientation(image))
+
+
+def derive(
+    image: pyvips.Image,
+    options: TransformOptions,
+    scale: tuple[float, float],
+    orient: int,
+    state: _State | None = None,
+) -> pyvips.Image:
+    """Steps 7–15 on a `prepare`d image, resized by `scale` (xscale, yscale; (1, 1): no
+    resize): the one geometry of both the single transform and engine/multi.py."""
+    if state is None:
+        state = _State()
     if options.greyscale:
         image = _gamma(image, 1 / GREY_GAMMA).colourspace("b-w")
 
-    resize = hs != 1 or vs != 1
+    resize = scale != (1, 1)
     band_format = image.format
     if image.hasalpha() and (resize or options.blur is not None):
         image = image.premultiply().cast(band_format)
         state.premultiplied = True
     if resize:
-        image = deadline.track(image.resize(1 / hs, vscale=1 / vs, kernel=options.kernel))
+        xscale, yscale = scale
+        image = deadline.track(image.resize(xscale, vscale=yscale, kernel=options.kernel))
     if orient in _RANDOM_ACCESS_ORIENTATIONS:
         image = _materialise(image, state)
     image = apply_orientation(image, orient)
@@ -162,22 +195,18 @@ def _frames_pipeline(
     """
     if options.width is None and options.height is None and options.blur is None:
         return animation.join(
-            [_process(strip.image, options, 1, 1, 0, _State())],
+            [_process(strip.image, options, (1, 1), 0, _State())],
             strip,
             options.format,
             strip.frame_height,
         )
-    hs = vs = 1.0
-    if options.width is not None or options.height is not None:
-        hs, vs = geometry.resolve_shrink(
-            strip.width, strip.frame_height, options.width, options.height, options.fit
-        )
+    scale = resize_scale(strip.width, strip.frame_height, options, 0)
     first = _State()
     frames: list[pyvips.Image] = []
     for index in range(strip.frames):
         state = first if index == 0 else _State(smart_window=first.smart_window)
         with deadline.scope():
-            frame = _process(strip.frame(index), options, hs, vs, 0, state)
+            frame = _process(strip.frame(index), options, scale, 0, state)
             if index == 0:
                 animation.check_output(frame, strip.frames, limits)
             frames.append(frame.copy_memory())
@@ -185,18 +214,25 @@ def _frames_pipeline(
     return deadline.track(animation.join(frames, strip, options.format, frames[0].height))
 
 
-def _decode(data: bytes, fmt: str, image: pyvips.Image, shrink: float) -> pyvips.Image:
-    """`image` (the full-size first load) reduced by the decoder per transform.md
-    "Shrink-on-load" (`shrink` 1: none), with JPEG pixels from libjpeg-turbo where it
-    decodes them like libvips (engine/jpegturbo.py); `image` itself when nothing applies."""
+def shrunk(data: bytes, fmt: str, image: pyvips.Image, shrink: float) -> tuple[pyvips.Image, int]:
+    """The (lazy) load of `data` that `decode` decodes for the overall scale-down `shrink`,
+    per transform.md "Shrink-on-load" (`image`, the full-size first load, when none
+    applies), and the JPEG shrink factor (1 for other formats)."""
     if fmt == "jpeg":
         factor = geometry.jpeg_shrink(shrink)
-        if factor > 1:
-            image = load(data, fmt, shrink=factor)
-        return jpegturbo.decode(data, fmt, image, factor)
-    if fmt in ("webp", "svg", "pdf") and shrink > 1:
-        return load(data, fmt, scale=1 / shrink)
-    return image
+        return (load(data, fmt, shrink=factor) if factor > 1 else image), factor
+    if fmt in SCALED_LOADS and shrink > 1:
+        return load(data, fmt, scale=1 / shrink), 1
+    return image, 1
+
+
+def decode(data: bytes, fmt: str, header: pyvips.Image, factor: int) -> pyvips.Image:
+    """The pixels of `header` (a `shrunk` load at JPEG shrink `factor`): from libjpeg-turbo
+    where it decodes them like libvips (engine/jpegturbo.py), in memory; else `header`
+    itself, which libvips decodes lazily."""
+    if fmt == "jpeg":
+        return jpegturbo.decode(data, fmt, header, factor)
+    return header
 
 
 def _materialise(image: pyvips.Image, state: _State) -> pyvips.Image:

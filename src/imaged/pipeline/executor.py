@@ -1,13 +1,15 @@
 """Runs a validated pipeline: source → optional source metadata → concurrent tasks
 (pipeline.md, Execution and Response).
 
-Every task goes through the same engine and global permits as `/transform` (with
-`bounded=False`: a request already admitted never gets 503 half-way), and any exception
-in a task only fails that task. Output size caps protect the storage back-end and the
-process: one output may be at most `max_task_output` bytes and all outputs of a request
-together at most `max_total_output` bytes; a task over a cap fails before its upload. An
-optional bucket allow-list (the spec's [IMPROVE]) fails tasks aimed at other buckets before
-any work is done.
+The tasks' transforms go through the engine together (`Engine.transform_many`, with
+`bounded=False`: a request already admitted never gets 503 half-way), which decodes the
+source once for all of them (engine/multi.py, batch.md "Decode once for many outputs");
+each task still has its own outcome, and any exception in a task only fails that task.
+Output size caps protect the storage back-end and the process: one output may be at most
+`max_task_output` bytes and all outputs of a request together at most `max_total_output`
+bytes; a task over a cap fails before its upload. An optional bucket allow-list (the spec's
+[IMPROVE]) fails tasks aimed at other buckets before any work is done (they take no part in
+the shared decode).
 
 Every failed task logs one `warn` line `pipeline task failed` with its `id` and `err` text
 (and the request id, from the log context). An optional `PipelineObserver` (the server's
@@ -24,6 +26,7 @@ from typing import Any, Protocol
 
 from imaged.engine.core import Engine
 from imaged.engine.formats import MIME_TYPES
+from imaged.engine.options import TransformResult
 from imaged.errors import BadRequest, ImagedError
 from imaged.fetch.client import Fetcher
 from imaged.log import Logger
@@ -137,8 +140,19 @@ class PipelineRunner:
         if config.metadata is not None:
             source_metadata = await self.engine.metadata(source, config.metadata, bounded=False)
         budget = _OutputBudget(self.max_total_output)
+        started_tasks = time.monotonic()
+        allowed = [index for index, task in enumerate(config.tasks) if self._allowed(task)]
+        outcomes: list[TransformResult | Exception | None] = [None] * len(config.tasks)
+        transformed = await self.engine.transform_many(
+            source, [config.tasks[index].transform for index in allowed], bounded=False
+        )
+        for index, outcome in zip(allowed, transformed, strict=True):
+            outcomes[index] = outcome
         results = await asyncio.gather(
-            *(self._run_task(task, source, budget) for task in config.tasks)
+            *(
+                self._run_task(task, outcome, budget, started_tasks)
+                for task, outcome in zip(config.tasks, outcomes, strict=True)
+            )
         )
         response: dict[str, Any] = {"totalDurationMs": elapsed_ms(started)}
         if source_metadata is not None:
@@ -155,12 +169,20 @@ class PipelineRunner:
             raise BadRequest("URL fetching is disabled")
         return (await self.fetcher.fetch(config.url)).body
 
+    def _allowed(self, task: TaskSpec) -> bool:
+        return self.allowed_buckets is None or task.output.bucket in self.allowed_buckets
+
     async def _run_task(
-        self, task: TaskSpec, source: bytes, budget: _OutputBudget
+        self,
+        task: TaskSpec,
+        outcome: TransformResult | Exception | None,
+        budget: _OutputBudget,
+        started: float,
     ) -> dict[str, Any]:
-        started = time.monotonic()
+        """One task's response object from its transform's `outcome` (None: not run, its
+        bucket is not allowed); `started` is when the tasks' shared work began."""
         try:
-            output, metadata = await self._execute(task, source, budget)
+            output, metadata = await self._execute(task, outcome, budget)
         except Exception as exc:
             if self.observer is not None:
                 self.observer.task_done(FAILED)
@@ -183,12 +205,13 @@ class PipelineRunner:
         return result
 
     async def _execute(
-        self, task: TaskSpec, source: bytes, budget: _OutputBudget
+        self, task: TaskSpec, outcome: TransformResult | Exception | None, budget: _OutputBudget
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        bucket = task.output.bucket
-        if self.allowed_buckets is not None and bucket not in self.allowed_buckets:
-            raise TaskFailure(f"task '{task.id}': bucket '{bucket}' is not allowed")
-        result = await self.engine.transform(source, task.transform, bounded=False)
+        if outcome is None:
+            raise TaskFailure(f"task '{task.id}': bucket '{task.output.bucket}' is not allowed")
+        if isinstance(outcome, Exception):
+            raise outcome
+        result = outcome
         content_type = task.output.content_type
         if content_type is None:
             content_type = MIME_TYPES[result.format]
