@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import pyvips
 
-from imaged.engine import animation, geometry, jpegturbo
+from imaged.engine import animation, geometry, jpegturbo, vips
 from imaged.engine.load import check_webp_frames, image_error, load, load_checked, orientation
 from imaged.engine.metadata import DECODE_IN_MEMORY
 from imaged.engine.options import Limits, MetadataOptions, TransformOptions
@@ -40,18 +40,6 @@ from imaged.engine.options import Limits, MetadataOptions, TransformOptions
 # libvips' buffers of any operation, whatever the size: region buffers, the encoder's
 # state, the header and its metadata (measured ≈ 0.3–1.4 MB on the smallest corpus files).
 BASE = 1024 * 1024
-_BYTES_PER_BAND = {
-    "uchar": 1,
-    "char": 1,
-    "ushort": 2,
-    "short": 2,
-    "uint": 4,
-    "int": 4,
-    "float": 4,
-    "complex": 8,
-    "double": 8,
-    "dpcomplex": 16,
-}
 _RANDOM_ACCESS_ORIENTATIONS = frozenset({3, 4, 5, 6, 7, 8})
 _TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})
 
@@ -109,7 +97,7 @@ class Header:
             width=image.width,
             height=image.height,
             bands=image.bands,
-            bytes_per_band=_BYTES_PER_BAND.get(image.format, 8),
+            bytes_per_band=vips.BYTES_PER_BAND.get(image.format, 8),
             frames=animation.frame_count(image),
             orientation=orientation,
             alpha=bool(image.hasalpha()),

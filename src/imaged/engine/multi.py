@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 
 import pyvips
 
-from imaged.engine import animation, deadline, geometry
+from imaged.engine import animation, deadline, geometry, vips
 from imaged.engine.encode import encode
 from imaged.engine.load import image_error, load_checked, orientation
 from imaged.engine.options import Limits, TransformOptions, TransformResult
@@ -67,18 +67,6 @@ SHARED_DECODE_LIMIT = 256 * MIB
 # A JPEG task decodes alone when its own scaled decode would have fewer pixels than this
 # and the shared decode is larger (`_groups`).
 JPEG_SHARE_MIN_PIXELS = 320 * 320
-_SAMPLE_BYTES = {
-    "uchar": 1,
-    "char": 1,
-    "ushort": 2,
-    "short": 2,
-    "uint": 4,
-    "int": 4,
-    "float": 4,
-    "complex": 8,
-    "double": 8,
-    "dpcomplex": 16,
-}
 
 Outcome = TransformResult | Exception
 
@@ -101,7 +89,7 @@ class Results:
 
 def image_bytes(image: pyvips.Image) -> int:
     """The memory `image` takes once rendered."""
-    return int(image.width * image.height * image.bands * _SAMPLE_BYTES[image.format])
+    return int(image.width * image.height * image.bands * vips.BYTES_PER_BAND[image.format])
 
 
 def transform_many(

@@ -15,6 +15,19 @@ import pyvips
 from imaged.engine.loaders import LOADERS
 
 _BLOCKED_FLAG = 32  # VIPS_OPERATION_BLOCKED
+# Bytes per band of each libvips band format (`image.format`): an image's rendered size.
+BYTES_PER_BAND = {
+    "uchar": 1,
+    "char": 1,
+    "ushort": 2,
+    "short": 2,
+    "uint": 4,
+    "int": 4,
+    "float": 4,
+    "complex": 8,
+    "double": 8,
+    "dpcomplex": 16,
+}
 
 
 def configure() -> None:
