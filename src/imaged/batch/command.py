@@ -20,9 +20,10 @@ from imaged.batch.driver import Driver, RunOptions
 from imaged.batch.manifest import Manifest, ManifestError, done_sources
 from imaged.batch.pools import RAY_MISSING, LocalPool, Pool, RayPool, ray_available
 from imaged.batch.progress import MODES, make_progress
-from imaged.batch.sources import S3Source, SourceSpecError, aws_environ, parse_source
+from imaged.batch.sources import S3Source, SourceSpecError, parse_source
 from imaged.batch.worker import BatchJob, BatchLimits
 from imaged.errors import ConfigError
+from imaged.pipeline.storage.s3 import configuration
 from imaged.settings import BY_NAME, Settings, parse_int
 
 USAGE_STATUS = 2
@@ -171,7 +172,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         config=config,
         source=source,
         output_dir=output_dir,
-        environ=aws_environ(environ),
+        environ=configuration(environ),
         limits=BatchLimits.from_settings(settings),
     )
 

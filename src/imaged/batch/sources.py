@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from imaged.pipeline.storage import local
-from imaged.pipeline.storage.s3 import S3Storage
+from imaged.pipeline.storage.s3 import S3Storage, configuration
 
 S3_SCHEME = "s3://"
 NO_SOURCE_DIR = "source directory not found"
@@ -118,18 +118,6 @@ class _S3Reader:
 
 Source = LocalSource | S3Source
 
-AWS_VARIABLES = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_REGION",
-    "AWS_ENDPOINT_URL",
-)
-
-
-def aws_environ(environ: Mapping[str, str]) -> dict[str, str]:
-    return {name: environ[name] for name in AWS_VARIABLES if name in environ}
-
 
 def parse_source(text: str, environ: Mapping[str, str], exclude: frozenset[str]) -> Source:
     """`s3://bucket[/prefix]` (the prefix taken as a folder), else a local directory."""
@@ -139,7 +127,7 @@ def parse_source(text: str, environ: Mapping[str, str], exclude: frozenset[str])
             raise SourceSpecError(NO_BUCKET)
         if prefix and not prefix.endswith("/"):
             prefix += "/"
-        return S3Source(bucket, prefix, aws_environ(environ))
+        return S3Source(bucket, prefix, configuration(environ))
     root = os.path.abspath(text)
     if not os.path.isdir(root):
         raise SourceSpecError(f"{NO_SOURCE_DIR}: {text}")

@@ -20,7 +20,8 @@ from imaged.batch.config import BatchConfig, expand
 from imaged.batch.sources import Source, SourceReader
 from imaged.errors import ImagedError
 from imaged.log import Logger
-from imaged.pipeline.storage.base import Storage, StorageError
+from imaged.pipeline.storage import open_storage
+from imaged.pipeline.storage.base import StorageError
 from imaged.settings import Settings
 from imaged.timing import elapsed_ms
 
@@ -66,16 +67,6 @@ class BatchJob:
     limits: BatchLimits
 
 
-def _storage(job: BatchJob) -> Storage:
-    if job.output_dir is not None:
-        from imaged.pipeline.storage.local import LocalStorage
-
-        return LocalStorage(job.output_dir)
-    from imaged.pipeline.storage.s3 import S3Storage
-
-    return S3Storage.from_environ(job.environ)
-
-
 class Worker:
     def __init__(self, job: BatchJob) -> None:
         os.environ["VIPS_CONCURRENCY"] = "1"
@@ -97,7 +88,7 @@ class Worker:
         self.runner = PipelineRunner(
             engine,
             None,
-            _storage(job),
+            open_storage(job.output_dir, job.environ),
             logger,
             max_task_output=limits.max_pipeline_output,
             max_total_output=limits.max_pipeline_total_output,

@@ -31,6 +31,7 @@ from imaged.errors import BadRequest, ImagedError
 from imaged.fetch.client import Fetcher
 from imaged.log import Logger
 from imaged.params.pipeline import PipelineConfig, TaskSpec
+from imaged.pipeline.storage import open_storage
 from imaged.pipeline.storage.base import Storage, StorageError
 from imaged.settings import Settings
 from imaged.timing import elapsed_ms
@@ -108,15 +109,7 @@ class PipelineRunner:
         observer: PipelineObserver | None = None,
     ) -> PipelineRunner:
         """The local-directory back-end with `--output-dir`, else S3 from the environment."""
-        storage: Storage
-        if settings.output_dir:
-            from imaged.pipeline.storage.local import LocalStorage
-
-            storage = LocalStorage(settings.output_dir)
-        else:
-            from imaged.pipeline.storage.s3 import S3Storage
-
-            storage = S3Storage.from_environ(os.environ)
+        storage = open_storage(settings.output_dir, os.environ)
         return cls(
             engine,
             fetcher,

@@ -28,6 +28,22 @@ from imaged.pipeline.storage.base import StorageError
 from imaged.pipeline.storage.local import too_large
 
 DEFAULT_REGION = "us-east-1"
+# Every variable `from_environ` reads: what a batch hands its workers (another node's
+# environment is not the driver's).
+ENVIRONMENT = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_ENDPOINT_URL",
+)
+
+
+def configuration(environ: Mapping[str, str]) -> dict[str, str]:
+    """The part of `environ` that configures the back-end (`ENVIRONMENT`)."""
+    return {name: environ[name] for name in ENVIRONMENT if name in environ}
+
+
 LIST_PAGE_SIZE = 1000  # keys per ListObjectsV2 page (the service's maximum)
 
 
@@ -94,6 +110,7 @@ class S3Storage:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> S3Storage:
+        """The back-end configured by `environ`'s `ENVIRONMENT` variables."""
         return cls(
             access_key_id=environ.get("AWS_ACCESS_KEY_ID", ""),
             secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY", ""),
