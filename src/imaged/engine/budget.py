@@ -36,12 +36,16 @@ from imaged.engine import animation, geometry, jpegturbo, vips
 from imaged.engine.load import check_webp_frames, image_error, load, load_checked, orientation
 from imaged.engine.metadata import DECODE_IN_MEMORY
 from imaged.engine.options import Limits, MetadataOptions, TransformOptions
+from imaged.engine.transform import (
+    RANDOM_ACCESS_ORIENTATIONS,
+    TRANSPOSING_ORIENTATIONS,
+    load_shrink,
+    shrink_factors,
+)
 
 # libvips' buffers of any operation, whatever the size: region buffers, the encoder's
 # state, the header and its metadata (measured ≈ 0.3–1.4 MB on the smallest corpus files).
 BASE = 1024 * 1024
-_RANDOM_ACCESS_ORIENTATIONS = frozenset({3, 4, 5, 6, 7, 8})
-_TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})
 
 # A resize's own buffers (the kernels' source-line windows), whatever the size.
 RESIZE_BASE = 1536 * 1024
@@ -138,15 +142,10 @@ def _held(decoded: int, family: str, kind: str, alpha: bool = False) -> int:
 def transform(header: Header, options: TransformOptions, data: bytes | None = None) -> Estimate:
     """The working set of `transform` (engine/transform.py) on this input."""
     width, height = header.width, header.height
-    if header.orientation in _TRANSPOSING_ORIENTATIONS and not options.animated:
-        target_width, target_height = options.height, options.width
-    else:
-        target_width, target_height = options.width, options.height
+    orient = 0 if options.animated else header.orientation
     resizing = options.width is not None or options.height is not None
-    hs = vs = 1.0
-    if resizing:
-        hs, vs = geometry.resolve_shrink(width, height, target_width, target_height, options.fit)
-    shrink = min(hs, vs) if resizing and not options.greyscale else 1.0
+    hs, vs = shrink_factors(width, height, options, orient)
+    shrink = load_shrink(width, height, options, orient)
     jpeg_factor = 1
     decode_width, decode_height = width, height
     if header.format == "jpeg":
@@ -162,7 +161,7 @@ def transform(header: Header, options: TransformOptions, data: bytes | None = No
     # The output: the resized size, or the requested box when padding makes it larger.
     out_width = max(1, round(width / hs))
     out_height = max(1, round(height / vs))
-    if header.orientation in _TRANSPOSING_ORIENTATIONS and not options.animated:
+    if orient in TRANSPOSING_ORIENTATIONS:
         out_width, out_height = out_height, out_width
     if options.fit == "contain":  # padded to the requested box
         out_width = max(out_width, options.width or 0)
@@ -173,7 +172,7 @@ def transform(header: Header, options: TransformOptions, data: bytes | None = No
     kind = RESIZE if shrink > 1 or resizing else FULL
     family = _family(header, jpeg_factor, data)
     copies = 0
-    random_access = header.orientation in _RANDOM_ACCESS_ORIENTATIONS and not options.animated
+    random_access = orient in RANDOM_ACCESS_ORIENTATIONS
     smart = geometry.gravity(options.position) in geometry.SMART_CROPS
     if random_access or smart or frames > 1:
         copies = output  # rendered into memory at the output size

@@ -5,8 +5,8 @@ The source is decoded once, into memory, at the largest size any task needs: the
 shrink-on-load of the tasks (engine/transform.py `load_shrink`, which accounts for the EXIF
 orientation, greyscale and plain re-encodes), through the same decoder as a single
 transform (the libjpeg-turbo fast path of engine/jpegturbo.py where it applies). Every task
-then runs the single transform's own steps after the decode (`prepare`: colour to sRGB;
-`derive`: greyscale, resize, orientation, crop/embed, blur, 8-bit sRGB) and its encode on
+then runs the single transform's own steps after the decode (`process`: colour to sRGB,
+greyscale, resize, orientation, crop/embed, blur, 8-bit sRGB) and its encode on
 that image — there is no second copy of the geometry.
 
 Exact dimensions: each task starts from an image of the size its own decode would have
@@ -52,9 +52,8 @@ from imaged.engine.options import Limits, TransformOptions, TransformResult
 from imaged.engine.transform import (
     SCALED_LOADS,
     decode,
-    derive,
     load_shrink,
-    prepare,
+    process,
     resize_scale,
     shrunk,
     transform,
@@ -134,7 +133,7 @@ def _groups(fmt: str, first: pyvips.Image, options: Sequence[TransformOptions]) 
     animated = animation.frame_count(first) > 1
     orient = orientation(first)
     shrinks = {
-        index: load_shrink(first, task, orient)
+        index: load_shrink(first.width, first.height, task, orient)
         for index, task in enumerate(options)
         if not (task.animated and animated)
     }
@@ -209,7 +208,9 @@ def _shared_decode(
     """The source decoded into memory for all of `options`; None when it would exceed
     `shared_limit` bytes or fails (the tasks then decode separately)."""
     orient = orientation(first)
-    header, factor = shrunk(data, fmt, first, min(load_shrink(first, o, orient) for o in options))
+    header, factor = shrunk(
+        data, fmt, first, min(load_shrink(first.width, first.height, o, orient) for o in options)
+    )
     if image_bytes(header) > shared_limit:
         return None
     try:
@@ -230,7 +231,7 @@ def _derived(
 ) -> TransformResult:
     """One task from the shared decode, with exactly `/transform`'s dimensions."""
     orient = orientation(first)
-    own, factor = shrunk(data, fmt, first, load_shrink(first, options, orient))
+    own, factor = shrunk(data, fmt, first, load_shrink(first.width, first.height, options, orient))
     scale = resize_scale(own.width, own.height, options, orient)
     image = shared.image
     if factor > shared.factor:
@@ -240,6 +241,6 @@ def _derived(
         ratio = factor // shared.factor
         image = image.embed(0, 0, own.width * ratio, own.height * ratio, extend="copy")
         image = image.shrink(ratio, ratio)
-    image = derive(prepare(image), options, scale, orient)
+    image = process(image, options, scale, orient)
     encoded = encode(image, options)
     return TransformResult(encoded, options.format, image.width, image.height)

@@ -27,9 +27,9 @@ from imaged.engine.options import (
 from imaged.engine.orient import apply_orientation, drop_orientation
 
 # Orientations whose geometric fix reads the image out of order (rotations, vertical flip).
-_RANDOM_ACCESS_ORIENTATIONS = frozenset({3, 4, 5, 6, 7, 8})
+RANDOM_ACCESS_ORIENTATIONS = frozenset({3, 4, 5, 6, 7, 8})
 # Orientations that turn the image by 90°/270°, so the requested size is swapped.
-_TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})
+TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})
 GREY_GAMMA = 2.2
 # Input formats whose loader renders at a `scale` for shrink-on-load (JPEG has `shrink`).
 SCALED_LOADS = frozenset({"webp", "svg", "pdf"})
@@ -63,27 +63,32 @@ class _State:
 def _pipeline(data: bytes, fmt: str, options: TransformOptions, limits: Limits) -> pyvips.Image:
     image = load_checked(data, fmt, limits)
     orient = orientation(image)
-    decoded = decode(data, fmt, *shrunk(data, fmt, image, load_shrink(image, options, orient)))
+    decoded = decode(
+        data,
+        fmt,
+        *shrunk(data, fmt, image, load_shrink(image.width, image.height, options, orient)),
+    )
     scale = resize_scale(decoded.width, decoded.height, options, orient)
-    return derive(prepare(decoded), options, scale, orient, _State())
+    return process(decoded, options, scale, orient, _State())
 
 
-def load_shrink(image: pyvips.Image, options: TransformOptions, orient: int) -> float:
-    """The overall scale-down the decoder may take off a full-size `image` (1: none).
-    Greyscale requests and plain re-encodes decode at full size (no shrink-on-load)."""
+def load_shrink(width: int, height: int, options: TransformOptions, orient: int) -> float:
+    """The overall scale-down the decoder may take off a full-size `width`×`height` image
+    (1: none). Greyscale requests and plain re-encodes decode at full size (no
+    shrink-on-load)."""
     if options.greyscale or (options.width is None and options.height is None):
         return 1.0
-    hs, vs = _factors(image.width, image.height, options, orient)
+    hs, vs = shrink_factors(width, height, options, orient)
     return min(hs, vs)
 
 
-def _factors(
+def shrink_factors(
     width: int, height: int, options: TransformOptions, orient: int
 ) -> tuple[float, float]:
     """The scale-down (hs, vs) of a `width`×`height` decoded image, before orientation."""
     if options.width is None and options.height is None:
         return 1.0, 1.0
-    if orient in _TRANSPOSING_ORIENTATIONS:
+    if orient in TRANSPOSING_ORIENTATIONS:
         target_width, target_height = options.height, options.width
     else:
         target_width, target_height = options.width, options.height
@@ -94,37 +99,23 @@ def resize_scale(
     width: int, height: int, options: TransformOptions, orient: int
 ) -> tuple[float, float]:
     """The resize step's (xscale, yscale) for a `width`×`height` decoded image."""
-    hs, vs = _factors(width, height, options, orient)
+    hs, vs = shrink_factors(width, height, options, orient)
     return 1 / hs, 1 / vs
 
 
-def _process(
-    image: pyvips.Image,
-    options: TransformOptions,
-    scale: tuple[float, float],
-    orient: int,
-    state: _State,
-) -> pyvips.Image:
-    """Steps 5–15 on one decoded image (or one frame)."""
-    return derive(prepare(image), options, scale, orient, state)
-
-
-def prepare(image: pyvips.Image) -> pyvips.Image:
-    """Steps 5–6, which no option changes: the orientation tag dropped, colour to sRGB."""
-    return import_to_srgb(drop_orientation(image))
-
-
-def derive(
+def process(
     image: pyvips.Image,
     options: TransformOptions,
     scale: tuple[float, float],
     orient: int,
     state: _State | None = None,
 ) -> pyvips.Image:
-    """Steps 7–15 on a `prepare`d image, resized by `scale` (xscale, yscale; (1, 1): no
-    resize): the one geometry of both the single transform and engine/multi.py."""
+    """Steps 5–15 on one decoded image (or one frame), resized by `scale` (xscale, yscale;
+    (1, 1): no resize): the one geometry of the single transform, its animation frames and
+    engine/multi.py's tasks."""
     if state is None:
         state = _State()
+    image = import_to_srgb(drop_orientation(image))
     if options.greyscale:
         image = _gamma(image, 1 / GREY_GAMMA).colourspace("b-w")
 
@@ -136,7 +127,7 @@ def derive(
     if resize:
         xscale, yscale = scale
         image = deadline.track(image.resize(xscale, vscale=yscale, kernel=options.kernel))
-    if orient in _RANDOM_ACCESS_ORIENTATIONS:
+    if orient in RANDOM_ACCESS_ORIENTATIONS:
         image = _materialise(image, state)
     image = apply_orientation(image, orient)
     image = _crop_or_embed(image, options, state)
@@ -195,7 +186,7 @@ def _frames_pipeline(
     """
     if options.width is None and options.height is None and options.blur is None:
         return animation.join(
-            [_process(strip.image, options, (1, 1), 0, _State())],
+            [process(strip.image, options, (1, 1), 0, _State())],
             strip,
             options.format,
             strip.frame_height,
@@ -206,7 +197,7 @@ def _frames_pipeline(
     for index in range(strip.frames):
         state = first if index == 0 else _State(smart_window=first.smart_window)
         with deadline.scope():
-            frame = _process(strip.frame(index), options, scale, 0, state)
+            frame = process(strip.frame(index), options, scale, 0, state)
             if index == 0:
                 animation.check_output(frame, strip.frames, limits)
             frames.append(frame.copy_memory())
