@@ -6,7 +6,13 @@ from typing import Protocol
 
 
 class StorageError(Exception):
-    """A failed write; its message becomes the task's `error` text verbatim."""
+    """A failed write (or, for batch sources, read); its message becomes the task's (or the
+    source's) `error` text verbatim."""
+
+
+def too_large(size: int, limit: int) -> str:
+    """The error of a batch source object over `--body-limit`, from any back-end."""
+    return f"source of {size} bytes exceeds the body limit of {limit} bytes"
 
 
 class Storage(Protocol):

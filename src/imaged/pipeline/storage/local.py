@@ -28,7 +28,7 @@ import secrets
 import stat
 from collections.abc import Iterator
 
-from imaged.pipeline.storage.base import StorageError
+from imaged.pipeline.storage.base import StorageError, too_large
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -51,6 +51,12 @@ def path_segments(bucket: str, key: str) -> list[str]:
     _check_text("key", key)
     if not bucket or "/" in bucket or bucket in (".", ".."):
         raise StorageError(f"invalid bucket '{bucket}': must be a single path segment")
+    return [bucket, *key_segments(key)]
+
+
+def key_segments(key: str) -> list[str]:
+    """The `/`-separated segments of a relative `key`, or StorageError (the rules above)."""
+    _check_text("key", key)
     if key.startswith("/"):
         raise StorageError(f"invalid key '{key}': absolute keys are not allowed")
     segments = key.split("/")
@@ -59,7 +65,7 @@ def path_segments(bucket: str, key: str) -> list[str]:
             raise StorageError(f"invalid key '{key}': '{segment}' path segments are not allowed")
         if not segment:
             raise StorageError(f"invalid key '{key}': empty path segments are not allowed")
-    return [bucket, *segments]
+    return segments
 
 
 def _is_link(dir_fd: int, name: str) -> bool:
@@ -181,11 +187,7 @@ def list_keys(root: str, exclude: frozenset[str] = frozenset()) -> Iterator[str]
 def read_key(root: str, key: str, limit: int) -> bytes:
     """The file `root/key`, at most `limit` bytes, never through a symbolic link below
     `root`; StorageError if it cannot be read or is larger."""
-    segments = key.split("/")
-    for segment in segments:
-        _check_text("key", segment)
-        if segment in ("", ".", ".."):
-            raise StorageError(f"invalid key '{key}'")
+    segments = key_segments(key)
     try:
         fd = os.open(root, _DIR_FLAGS)
         try:
@@ -206,7 +208,3 @@ def read_key(root: str, key: str, limit: int) -> bytes:
     if len(data) > limit:  # it grew while we read it
         raise StorageError(too_large(len(data), limit))
     return data
-
-
-def too_large(size: int, limit: int) -> str:
-    return f"source of {size} bytes exceeds the body limit of {limit} bytes"

@@ -24,8 +24,7 @@ from aiobotocore.session import get_session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from imaged.pipeline.storage.base import StorageError
-from imaged.pipeline.storage.local import too_large
+from imaged.pipeline.storage.base import StorageError, too_large
 
 DEFAULT_REGION = "us-east-1"
 # Every variable `from_environ` reads: what a batch hands its workers (another node's
