@@ -24,7 +24,7 @@ from imaged.batch.manifest import Manifest
 from imaged.batch.pools import Pool
 from imaged.batch.progress import Progress, Totals
 from imaged.batch.sources import Source
-from imaged.batch.worker import FAILED
+from imaged.pipeline import FAILED
 from imaged.pipeline.storage.base import StorageError
 from imaged.timing import elapsed_ms
 

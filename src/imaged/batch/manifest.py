@@ -13,8 +13,7 @@ import os
 from typing import Any, TextIO
 
 from imaged.jsonfmt import dumps, escape_surrogates
-
-SUCCESS = "success"
+from imaged.pipeline import SUCCESS
 
 
 class ManifestError(Exception):

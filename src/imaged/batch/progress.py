@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
+from imaged.pipeline import SUCCESS
+
 PLAIN_INTERVAL = 5.0
 MODES = ("auto", "bar", "plain", "none")
 
@@ -26,13 +28,13 @@ class Totals:
 
     def add(self, record: dict[str, Any]) -> None:
         self.processed += 1
-        if record.get("status") == "success":
+        if record.get("status") == SUCCESS:
             self.succeeded += 1
         else:
             self.failed += 1
         for task in record.get("tasks", ()):
             output = task.get("output")
-            if task.get("status") == "success" and output is not None:
+            if task.get("status") == SUCCESS and output is not None:
                 self.outputs += 1
                 self.bytes += int(output.get("size", 0))
 

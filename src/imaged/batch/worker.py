@@ -20,13 +20,11 @@ from imaged.batch.config import BatchConfig, expand
 from imaged.batch.sources import Source, SourceReader
 from imaged.errors import ImagedError
 from imaged.log import Logger
+from imaged.pipeline import FAILED, SUCCESS
 from imaged.pipeline.storage import open_storage
 from imaged.pipeline.storage.base import StorageError
 from imaged.settings import Settings
 from imaged.timing import elapsed_ms
-
-SUCCESS = "success"
-FAILED = "failed"
 
 
 @dataclass(frozen=True)

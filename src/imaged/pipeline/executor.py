@@ -31,6 +31,7 @@ from imaged.errors import BadRequest, ImagedError
 from imaged.fetch.client import Fetcher
 from imaged.log import Logger
 from imaged.params.pipeline import PipelineConfig, TaskSpec
+from imaged.pipeline import FAILED, SUCCESS
 from imaged.pipeline.storage import open_storage
 from imaged.pipeline.storage.base import Storage, StorageError
 from imaged.settings import Settings
@@ -41,8 +42,6 @@ ALLOWED_CONTENT_TYPES = frozenset(MIME_TYPES.values())
 MIB = 1024 * 1024
 DEFAULT_MAX_TASK_OUTPUT = 128 * MIB
 DEFAULT_MAX_TOTAL_OUTPUT = 512 * MIB
-SUCCESS = "success"
-FAILED = "failed"
 
 
 class PipelineObserver(Protocol):

@@ -39,6 +39,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from imaged import __version__
 from imaged.engine import vips
 from imaged.engine.limiter import Limiter
+from imaged.pipeline import FAILED, SUCCESS
 
 # `_created` series double every counter and histogram for a timestamp nobody graphs.
 prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -162,7 +163,7 @@ COALESCED = counter(
 )
 
 FETCH_OUTCOMES = ("ok", "http_error", "blocked", "timeout", "too_large", "error")
-TASK_STATUSES = ("success", "failed")
+TASK_STATUSES = (SUCCESS, FAILED)
 CACHE_RESULTS = ("hit", "miss", "revalidated", "not_modified")
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from imaged.engine import blurhash, exif_fields
 from imaged.engine.formats import FORMATS
+from imaged.pipeline import FAILED, SUCCESS
 
 Schema = dict[str, Any]
 
@@ -198,7 +199,7 @@ def pipeline_result() -> Schema:
     success = closed(
         {
             "id": STRING,
-            "status": {"const": "success"},
+            "status": {"const": SUCCESS},
             "durationMs": COUNT,
             "output": output,
             "metadata": ref("Metadata"),
@@ -206,7 +207,7 @@ def pipeline_result() -> Schema:
         ["id", "status", "durationMs", "output"],
     )
     failed = closed(
-        {"id": STRING, "status": {"const": "failed"}, "durationMs": COUNT, "error": STRING},
+        {"id": STRING, "status": {"const": FAILED}, "durationMs": COUNT, "error": STRING},
         ["id", "status", "durationMs", "error"],
     )
     return closed(
