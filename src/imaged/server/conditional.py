@@ -60,7 +60,12 @@ def make_etag(digest: bytes, route: str, options: object) -> str:
     `options` is the frozen options dataclass; its repr lists every field in declaration
     order, so equal options give equal text."""
     text = f"{route}\n{options!r}".encode()
-    tag = hashlib.sha256(digest + _versions() + text).digest()[:_DIGEST_BYTES]
+    return strong_etag(digest + _versions() + text)
+
+
+def strong_etag(content: bytes) -> str:
+    """A strong ETag of `content` (a hash of everything the response depends on)."""
+    tag = hashlib.sha256(content).digest()[:_DIGEST_BYTES]
     return '"' + base64.urlsafe_b64encode(tag).decode("ascii") + '"'
 
 

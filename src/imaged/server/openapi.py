@@ -282,11 +282,8 @@ def _fixed(value: str) -> dict[str, Any]:
 
 
 def _playground_headers() -> dict[str, Any]:
-    return {
-        **_headers(),
-        "Content-Security-Policy": _fixed(playground.CSP),
-        "X-Content-Type-Options": _fixed("nosniff"),
-    }
+    fixed = {name: _fixed(value) for name, value in playground.SECURITY_HEADERS.items()}
+    return {**_headers(), **fixed}
 
 
 def _playground_file(media_type: str) -> Describer:
@@ -296,7 +293,7 @@ def _playground_file(media_type: str) -> Describer:
         headers = {
             **_playground_headers(),
             "ETag": _header("ETag"),
-            "Cache-Control": _fixed("no-cache"),
+            "Cache-Control": _fixed(playground.CACHE_CONTROL),
         }
         ok = {
             "description": f"the file ({media_type})",

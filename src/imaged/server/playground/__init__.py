@@ -10,15 +10,13 @@ serves the files, read once when the application is built, with the strict
 
 from __future__ import annotations
 
-import base64
 import functools
-import hashlib
 from dataclasses import dataclass
 from importlib import resources
 
 from aiohttp import web
 
-from imaged.server.conditional import Conditions
+from imaged.server.conditional import Conditions, strong_etag
 
 PAGE = "/playground"
 ROOT = "/"
@@ -58,8 +56,7 @@ class File:
 
     @functools.cached_property
     def etag(self) -> str:
-        digest = hashlib.sha256(self.body).digest()[:16]
-        return '"' + base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=") + '"'
+        return strong_etag(self.body)
 
     def response(self, request: web.Request) -> web.Response:
         """200 with the file, or 304 when the client's copy (If-None-Match) is this one."""
